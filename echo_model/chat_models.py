@@ -1,0 +1,318 @@
+"""EchoChatModel: a deterministic chat model that echoes the last message."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.language_models import BaseChatModel, LangSmithParams
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.utils import secret_from_env
+from pydantic import ConfigDict, Field, SecretStr
+
+from echo_model.echo import Echo, echo
+
+DEFAULT_MODEL_NAME = "echo"
+
+
+class EchoChatModel(BaseChatModel):
+    """Chat model that replies with the first ``n`` characters of the last message.
+
+    Deterministic and free: made for building, testing and load-testing LangChain
+    apps and streaming UIs, and as a template for wrapping a real LLM.
+
+    A *token* is one Unicode code point. The reply streams one token per chunk,
+    then a final empty chunk marked ``chunk_position="last"`` that carries the
+    response metadata and the usage (so usage is counted once per stream).
+
+    Setup:
+        .. code-block:: bash
+
+            pip install echo-model
+            export ECHO_API_KEY="optional"  # accepted, never needed
+
+    Key init args — completion params:
+        model: str
+            Name reported in metadata and traces (alias of ``model_name``).
+        n: int
+            Maximum number of characters echoed.
+        stop: list[str] | None
+            Default stop sequences.
+        max_tokens: int | None
+            Also caps the reply, like ``n``.
+        first_token_delay: float
+            Simulated seconds before the first chunk.
+        token_delay: float
+            Simulated seconds between chunks.
+
+    Key init args — client params:
+        api_key: SecretStr | None
+            Read from ``ECHO_API_KEY`` if not given; never printed.
+        timeout, max_retries:
+            Accepted as LangChain's standard params; nothing here can time out.
+
+    Instantiate:
+        .. code-block:: python
+
+            from echo_model import EchoChatModel
+
+            model = EchoChatModel(n=3, model_name="my_custom_model")
+
+    Invoke:
+        .. code-block:: python
+
+            model.invoke("hello")
+            # AIMessage(content='hel', response_metadata={'model_name':
+            #   'my_custom_model', 'finish_reason': 'length', ...},
+            #   usage_metadata={'input_tokens': 5, 'output_tokens': 3,
+            #   'total_tokens': 8})
+
+            [m.content for m in model.batch(["hello", "goodbye"])]
+            # ['hel', 'goo']
+
+    Stream:
+        .. code-block:: python
+
+            for chunk in model.stream("cat"):
+                print(chunk.content, end="|")
+            # c|a|t||
+
+    Async:
+        .. code-block:: python
+
+            await model.ainvoke("hello")  # AIMessage(content='hel', ...)
+            async for chunk in model.astream("cat"):
+                print(chunk.content, end="|")
+            # c|a|t||
+
+    Stop sequences:
+        The reply ends after the first stop sequence it contains, which is kept.
+
+        .. code-block:: python
+
+            EchoChatModel().invoke("one. two.", stop=["."]).content
+            # 'one.'  (response_metadata['finish_reason'] == 'stop')
+
+    Token usage:
+        .. code-block:: python
+
+            EchoChatModel().invoke("hello").usage_metadata
+            # {'input_tokens': 5, 'output_tokens': 5, 'total_tokens': 10}
+
+    Per-call overrides:
+        ``model=``, ``n=`` and ``max_tokens=`` may be passed to ``invoke``,
+        ``stream`` and friends (or ``bind``); other keyword arguments are ignored.
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    model_name: str = Field(default=DEFAULT_MODEL_NAME, alias="model")
+    """Model name reported in ``response_metadata`` and LangSmith traces."""
+
+    n: int = Field(default=1000, ge=0, strict=True)
+    """Maximum number of characters (tokens) echoed back."""
+
+    stop: list[str] | None = None
+    """Default stop sequences; a ``stop`` argument to a call replaces them."""
+
+    max_tokens: int | None = Field(default=None, ge=0, strict=True)
+    """Standard param: caps the reply like ``n`` (the smaller of the two wins)."""
+
+    temperature: float | None = None
+    """Standard param, accepted and ignored: the echo is deterministic."""
+
+    timeout: float | None = None
+    """Standard param, accepted; there is no network call to time out."""
+
+    max_retries: int | None = None
+    """Standard param, accepted; a call never fails transiently."""
+
+    first_token_delay: float = Field(default=0.0, ge=0)
+    """Simulated latency in seconds before the first chunk (or the whole reply)."""
+
+    token_delay: float = Field(default=0.0, ge=0)
+    """Simulated latency in seconds between consecutive characters."""
+
+    streaming: bool = False
+    """Whether ``invoke`` runs through the streaming path (callbacks see tokens)."""
+
+    api_key: SecretStr | None = Field(
+        default_factory=secret_from_env("ECHO_API_KEY", default=None)
+    )
+    """Optional API key, read from ``ECHO_API_KEY``; shows how a real model keeps one."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "echo-chat-model"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        # Everything that changes the reply: LangChain's cache keys on these.
+        return {
+            "model_name": self.model_name,
+            "n": self.n,
+            "stop": self.stop,
+            "max_tokens": self.max_tokens,
+            "first_token_delay": self.first_token_delay,
+            "token_delay": self.token_delay,
+        }
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"api_key": "ECHO_API_KEY"}
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    def _get_ls_params(
+        self, stop: list[str] | None = None, **kwargs: Any
+    ) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider="echo",
+            ls_model_name=self._model_name(kwargs),
+            ls_model_type="chat",
+        )
+        if self.temperature is not None:
+            params["ls_temperature"] = self.temperature
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if isinstance(max_tokens, int):
+            params["ls_max_tokens"] = max_tokens
+        if stop := (stop if stop is not None else self.stop):
+            params["ls_stop"] = stop
+        return params
+
+    # --- The four LangChain hooks -------------------------------------------------
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        reply = self._echo(messages, stop, kwargs)
+        if delay := self._total_delay(reply):
+            time.sleep(delay)
+        return self._result(reply, self._model_name(kwargs))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        reply = self._echo(messages, stop, kwargs)
+        if delay := self._total_delay(reply):
+            await asyncio.sleep(delay)
+        return self._result(reply, self._model_name(kwargs))
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        # BaseChatModel reports each chunk to run_manager itself; doing it here too
+        # (as LangChain's guide does) would fire every on_llm_new_token twice.
+        reply = self._echo(messages, stop, kwargs)
+        for index, char in enumerate(reply.text):
+            if delay := self._delay_before(index):
+                time.sleep(delay)
+            yield ChatGenerationChunk(message=AIMessageChunk(content=char))
+        if not reply.text and (delay := self._delay_before(0)):
+            time.sleep(delay)
+        yield self._final_chunk(reply, self._model_name(kwargs))
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        reply = self._echo(messages, stop, kwargs)
+        for index, char in enumerate(reply.text):
+            if delay := self._delay_before(index):
+                await asyncio.sleep(delay)
+            yield ChatGenerationChunk(message=AIMessageChunk(content=char))
+        if not reply.text and (delay := self._delay_before(0)):
+            await asyncio.sleep(delay)
+        yield self._final_chunk(reply, self._model_name(kwargs))
+
+    # --- Helpers shared by the hooks -----------------------------------------------
+
+    def _echo(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> Echo:
+        limit = _non_negative_int(kwargs, "n", self.n)
+        max_tokens = _non_negative_int(kwargs, "max_tokens", self.max_tokens)
+        if max_tokens is not None:
+            limit = min(limit, max_tokens)
+        stop_sequences = stop if stop is not None else (self.stop or [])
+        return echo(messages, limit=limit, stop=stop_sequences)
+
+    def _model_name(self, kwargs: dict[str, Any]) -> str:
+        model = kwargs.get("model")
+        return model if isinstance(model, str) and model else self.model_name
+
+    def _delay_before(self, index: int) -> float:
+        return self.first_token_delay if index == 0 else self.token_delay
+
+    def _total_delay(self, reply: Echo) -> float:
+        return self.first_token_delay + self.token_delay * max(reply.output_tokens - 1, 0)
+
+    @staticmethod
+    def _metadata(reply: Echo, model_name: str) -> dict[str, Any]:
+        return {
+            "model_name": model_name,
+            "finish_reason": reply.finish_reason,
+            "stop_sequence": reply.stop_sequence,
+        }
+
+    @staticmethod
+    def _usage(reply: Echo) -> UsageMetadata:
+        return UsageMetadata(
+            input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens,
+            total_tokens=reply.input_tokens + reply.output_tokens,
+        )
+
+    def _result(self, reply: Echo, model_name: str) -> ChatResult:
+        message = AIMessage(
+            content=reply.text,
+            response_metadata=self._metadata(reply, model_name),
+            usage_metadata=self._usage(reply),
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _final_chunk(self, reply: Echo, model_name: str) -> ChatGenerationChunk:
+        return ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                chunk_position="last",
+                response_metadata=self._metadata(reply, model_name),
+                usage_metadata=self._usage(reply),
+            )
+        )
+
+
+def _non_negative_int(kwargs: dict[str, Any], key: str, default: Any) -> Any:
+    """Return ``kwargs[key]`` checked as an int >= 0, or ``default`` if absent."""
+    if key not in kwargs or kwargs[key] is None:
+        return default
+    value = kwargs[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        msg = f"{key} must be an integer >= 0, got {value!r}"
+        raise ValueError(msg)
+    return value
