@@ -1,0 +1,417 @@
+"""Behaviour of EchoChatModel, called directly: sync and async, every path."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures
+from typing import Any
+
+import pytest
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.prompts import ChatPromptTemplate
+from pydantic import ValidationError
+
+from echo_model import EchoChatModel
+
+
+def guide_model() -> EchoChatModel:
+    return EchoChatModel(n=3, model_name="my_custom_model")
+
+
+def stream_text(model: EchoChatModel, value: Any, **kwargs: Any) -> list[str]:
+    return [chunk.content for chunk in model.stream(value, **kwargs)]
+
+
+async def astream_text(model: EchoChatModel, value: Any, **kwargs: Any) -> list[str]:
+    return [chunk.content async for chunk in model.astream(value, **kwargs)]
+
+
+def aggregate(chunks: list[AIMessageChunk]) -> AIMessageChunk:
+    full = chunks[0]
+    for chunk in chunks[1:]:
+        full = full + chunk
+    return full
+
+
+# --- The guide's printed examples ------------------------------------------------
+
+
+def test_guide_invoke() -> None:
+    result = guide_model().invoke("hello")
+    assert type(result) is AIMessage
+    assert result.content == "hel"
+    assert result.usage_metadata == {
+        "input_tokens": 5,
+        "output_tokens": 3,
+        "total_tokens": 8,
+    }
+
+
+def test_guide_batch() -> None:
+    results = guide_model().batch(["hello", "goodbye"])
+    assert [r.content for r in results] == ["hel", "goo"]
+
+
+def test_guide_stream_prints_c_a_t(capsys: pytest.CaptureFixture[str]) -> None:
+    for chunk in guide_model().stream("cat"):
+        print(chunk.content, end="|")
+    assert capsys.readouterr().out == "c|a|t||"
+
+
+async def test_guide_astream_prints_c_a_t(capsys: pytest.CaptureFixture[str]) -> None:
+    async for chunk in guide_model().astream("cat"):
+        print(chunk.content, end="|")
+    assert capsys.readouterr().out == "c|a|t||"
+
+
+async def test_astream_events_v2_start_one_event_per_chunk_end() -> None:
+    events = [e async for e in guide_model().astream_events("cat", version="v2")]
+    names = [e["event"] for e in events]
+    assert names == ["on_chat_model_start"] + ["on_chat_model_stream"] * 4 + [
+        "on_chat_model_end"
+    ]
+    streamed = [e["data"]["chunk"].content for e in events[1:-1]]
+    assert streamed == ["c", "a", "t", ""]
+    output = events[-1]["data"]["output"]
+    assert output.content == "cat"
+    assert output.usage_metadata["output_tokens"] == 3
+    assert output.response_metadata["model_name"] == "my_custom_model"
+
+
+# --- Inputs ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "hello",
+        [HumanMessage("hello")],
+        [SystemMessage("be brief"), AIMessage("hi"), HumanMessage("hello")],
+        [HumanMessage("x"), ToolMessage("hello", tool_call_id="1")],
+        [AIMessage("hello")],
+        [("system", "be brief"), ("human", "hello")],
+        [{"role": "user", "content": "hello"}],
+        ChatPromptTemplate.from_messages([("human", "{q}")]).invoke({"q": "hello"}),
+        [HumanMessage(content=[{"type": "text", "text": "hello"}])],
+    ],
+    ids=[
+        "str",
+        "human",
+        "conversation",
+        "tool-message",
+        "ai-message",
+        "tuples",
+        "dicts",
+        "prompt-value",
+        "text-block",
+    ],
+)
+def test_every_input_form_echoes_the_last_message(value: Any) -> None:
+    model = EchoChatModel()
+    assert model.invoke(value).content == "hello"
+    assert "".join(stream_text(model, value)) == "hello"
+
+
+def test_text_blocks_are_echoed_in_order_and_media_skipped() -> None:
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\nnot-really-an-image").decode()
+    wav = base64.b64encode(b"RIFF....WAVEfmt ").decode()
+    pdf = base64.b64encode(b"%PDF-1.4 minimal").decode()
+    content: list[Any] = [
+        {"type": "text", "text": "look "},
+        {"type": "image", "base64": png, "mime_type": "image/png"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
+        {"type": "audio", "base64": wav, "mime_type": "audio/wav"},
+        {"type": "file", "base64": pdf, "mime_type": "application/pdf"},
+        "at ",
+        {"type": "text", "text": "this"},
+    ]
+    model = EchoChatModel()
+    message = HumanMessage(content=content)
+    result = model.invoke([message])
+    assert result.content == "look at this"
+    assert result.usage_metadata["input_tokens"] == len("look at this")
+    assert "".join(stream_text(model, [message])) == "look at this"
+
+
+def test_media_only_message_gives_empty_reply() -> None:
+    message = HumanMessage(
+        content=[{"type": "image", "url": "https://example.invalid/cat.png"}]
+    )
+    assert EchoChatModel().invoke([message]).content == ""
+
+
+EMPTY_CASES = [
+    pytest.param(EchoChatModel(), "", id="empty-message"),
+    pytest.param(EchoChatModel(n=0), "hello", id="n-0"),
+    pytest.param(EchoChatModel(max_tokens=0), "hello", id="max-tokens-0"),
+    pytest.param(EchoChatModel(), [HumanMessage(content=[])], id="empty-blocks"),
+]
+
+
+@pytest.mark.parametrize(("model", "value"), EMPTY_CASES)
+async def test_empty_reply_in_every_path(model: EchoChatModel, value: Any) -> None:
+    assert model.invoke(value).content == ""
+    assert (await model.ainvoke(value)).content == ""
+    assert [m.content for m in model.batch([value, value])] == ["", ""]
+    assert [m.content for m in await model.abatch([value])] == [""]
+    assert stream_text(model, value) == [""]
+    assert await astream_text(model, value) == [""]
+    chunks = list(model.stream(value))
+    assert chunks[-1].chunk_position == "last"
+    assert chunks[-1].usage_metadata["output_tokens"] == 0
+
+
+# --- Streaming ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+async def test_stream_one_character_per_chunk_then_final_metadata_chunk(
+    use_async: bool,
+) -> None:
+    model = EchoChatModel(model_name="m")
+    if use_async:
+        chunks = [c async for c in model.astream("héllo 🦜")]
+    else:
+        chunks = list(model.stream("héllo 🦜"))
+    assert [c.content for c in chunks] == [*"héllo 🦜", ""]
+    *characters, last = chunks
+    assert all(c.chunk_position is None for c in characters)
+    assert all(c.usage_metadata is None for c in characters)
+    assert all(c.response_metadata == {} for c in characters)
+    assert last.chunk_position == "last"
+    assert last.usage_metadata == {
+        "input_tokens": 7,
+        "output_tokens": 7,
+        "total_tokens": 14,
+    }
+    assert last.response_metadata["model_name"] == "m"
+    assert last.response_metadata["finish_reason"] == "stop"
+    assert len({c.id for c in chunks}) == 1
+
+
+def test_streaming_field_routes_invoke_through_stream() -> None:
+    tokens: list[str] = []
+
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    class Collect(BaseCallbackHandler):
+        def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+            tokens.append(token)
+
+    model = EchoChatModel(streaming=True)
+    result = model.invoke("abc", config={"callbacks": [Collect()]})
+    assert result.content == "abc"
+    # Each token reported exactly once: the model does not re-report chunks.
+    assert tokens == ["a", "b", "c", ""]
+
+
+# --- Stop sequences ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "stop", "expected", "matched"),
+    [
+        ("one. two.", ["."], "one.", "."),
+        ("hello world", ["wor"], "hello wor", "wor"),
+        ("abcd", ["bcd", "c"], "abc", "c"),  # earliest to complete wins
+        ("abcabc", ["c", "zz"], "abc", "c"),
+        ("hello", ["x"], "hello", None),
+        ("hello", [""], "hello", None),  # an empty sequence never matches
+        ("hello", ["hello"], "hello", "hello"),
+    ],
+)
+async def test_stop_sequence_ends_reply_and_is_included(
+    text: str, stop: list[str], expected: str, matched: str | None
+) -> None:
+    model = EchoChatModel()
+    result = model.invoke(text, stop=stop)
+    assert result.content == expected
+    assert result.response_metadata["stop_sequence"] == matched
+    assert result.response_metadata["finish_reason"] == "stop"
+    assert (await model.ainvoke(text, stop=stop)).content == expected
+    assert "".join(stream_text(model, text, stop=stop)) == expected
+    assert "".join(await astream_text(model, text, stop=stop)) == expected
+    assert [m.content for m in model.batch([text], stop=stop)] == [expected]
+    assert [m.content for m in await model.abatch([text], stop=stop)] == [expected]
+
+
+def test_stop_field_is_the_default_and_call_argument_replaces_it() -> None:
+    model = EchoChatModel(stop=["l"])
+    assert model.invoke("hello").content == "hel"
+    assert model.invoke("hello", stop=["e"]).content == "he"
+    assert model.invoke("hello", stop=[]).content == "hello"
+
+
+def test_stop_sequence_must_fit_within_n() -> None:
+    result = EchoChatModel(n=4).invoke("hello", stop=["lo"])
+    assert result.content == "hell"
+    assert result.response_metadata["finish_reason"] == "length"
+    assert result.response_metadata["stop_sequence"] is None
+
+
+@pytest.mark.parametrize(
+    ("model", "stop", "reason"),
+    [
+        (EchoChatModel(n=3), None, "length"),
+        (EchoChatModel(max_tokens=2), None, "length"),
+        (EchoChatModel(n=100), None, "stop"),
+        (EchoChatModel(n=100), ["l"], "stop"),
+        (EchoChatModel(n=5), None, "stop"),
+    ],
+)
+async def test_finish_reason_in_invoke_and_aggregated_stream(
+    model: EchoChatModel, stop: list[str] | None, reason: str
+) -> None:
+    assert model.invoke("hello", stop=stop).response_metadata["finish_reason"] == reason
+    full = aggregate(list(model.stream("hello", stop=stop)))
+    assert full.response_metadata["finish_reason"] == reason
+    full = aggregate([c async for c in model.astream("hello", stop=stop)])
+    assert full.response_metadata["finish_reason"] == reason
+
+
+# --- Limits and per-call overrides -------------------------------------------
+
+
+def test_max_tokens_caps_like_n_and_the_smaller_wins() -> None:
+    assert EchoChatModel(n=10, max_tokens=2).invoke("hello").content == "he"
+    assert EchoChatModel(n=2, max_tokens=10).invoke("hello").content == "he"
+
+
+def test_per_call_overrides() -> None:
+    model = EchoChatModel(n=100, model_name="base")
+    assert model.invoke("hello", n=2).content == "he"
+    assert model.invoke("hello", max_tokens=1).content == "h"
+    assert model.bind(n=4).invoke("hello").content == "hell"
+    result = model.invoke("hello", model="other")
+    assert result.response_metadata["model_name"] == "other"
+    full = aggregate(list(model.stream("hello", model="other")))
+    assert full.response_metadata["model_name"] == "other"
+    assert model._get_ls_params(model="other")["ls_model_name"] == "other"
+
+
+@pytest.mark.parametrize("bad", [-1, "x", 2.5, True])
+def test_invalid_per_call_n_is_a_clear_error(bad: Any) -> None:
+    with pytest.raises(ValueError, match="n must be an integer >= 0"):
+        EchoChatModel().invoke("hello", n=bad)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n": -1},
+        {"n": "x"},
+        {"n": "5"},
+        {"n": 2.5},
+        {"max_tokens": -3},
+        {"token_delay": -0.1},
+        {"first_token_delay": "soon"},
+    ],
+)
+def test_invalid_fields_are_validation_errors_naming_the_field(
+    kwargs: dict[str, Any],
+) -> None:
+    with pytest.raises(ValidationError) as excinfo:
+        EchoChatModel(**kwargs)
+    (field,) = kwargs
+    assert excinfo.value.errors()[0]["loc"] == (field,)
+
+
+# --- Metadata, params, usage -------------------------------------------------
+
+
+def test_defaults_and_identifying_params() -> None:
+    model = EchoChatModel()
+    assert model.model_name == "echo"
+    assert EchoChatModel(model="alias").model_name == "alias"
+    assert model._llm_type == "echo-chat-model"
+    params = guide_model()._identifying_params
+    assert params["model_name"] == "my_custom_model"
+    assert params["n"] == 3
+
+
+def test_langsmith_params() -> None:
+    model = EchoChatModel(model="m", temperature=0.5, max_tokens=7, stop=["x"])
+    assert model._get_ls_params() == {
+        "ls_provider": "echo",
+        "ls_model_name": "m",
+        "ls_model_type": "chat",
+        "ls_temperature": 0.5,
+        "ls_max_tokens": 7,
+        "ls_stop": ["x"],
+    }
+    assert model._get_ls_params(stop=["y"])["ls_stop"] == ["y"]
+
+
+def test_usage_counts_characters_of_every_input_message() -> None:
+    messages: list[BaseMessage] = [
+        SystemMessage("sys"),
+        HumanMessage("hello!"),
+        AIMessage("Hi there human!"),
+        HumanMessage("Meow!"),
+    ]
+    result = guide_model().invoke(messages)
+    assert result.content == "Meo"
+    assert result.usage_metadata == {
+        "input_tokens": 3 + 6 + 15 + 5,
+        "output_tokens": 3,
+        "total_tokens": 32,
+    }
+
+
+def test_usage_appears_in_exactly_one_stream_chunk() -> None:
+    chunks = list(EchoChatModel().stream("hello"))
+    with_usage = [c for c in chunks if c.usage_metadata]
+    assert len(with_usage) == 1
+    assert with_usage[0].usage_metadata["output_tokens"] == len(chunks) - 1
+
+
+# --- Latency and the event loop ----------------------------------------------
+
+
+async def test_async_delays_never_block_the_event_loop() -> None:
+    model = EchoChatModel(first_token_delay=0.05, token_delay=0.01)
+    ticks = 0
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            await asyncio.sleep(0.001)
+
+    task = asyncio.create_task(ticker())
+    chunks = [c.content async for c in model.astream("abcde")]
+    await model.ainvoke("abcde")
+    done.set()
+    await task
+    assert chunks == [*"abcde", ""]
+    # 0.09 s of simulated latency per call: a blocking sleep would starve the ticker.
+    assert ticks >= 20
+
+
+class _NoThreadsExecutor(concurrent.futures.ThreadPoolExecutor):
+    """A default executor that fails any attempt to run work off the event loop."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+        msg = f"work was sent to a thread pool: {fn!r}"
+        raise AssertionError(msg)
+
+
+async def test_async_paths_are_native_with_no_thread_hop() -> None:
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(_NoThreadsExecutor())
+    model = EchoChatModel(n=3)
+    assert (await model.ainvoke("hello")).content == "hel"
+    assert [c.content async for c in model.astream("cat")] == ["c", "a", "t", ""]
+    assert [m.content for m in await model.abatch(["hello", "goodbye"])] == [
+        "hel",
+        "goo",
+    ]

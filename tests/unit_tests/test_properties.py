@@ -1,0 +1,75 @@
+"""Property tests: every path tells the same story for any input and option."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from langchain_core.messages import AIMessageChunk, HumanMessage
+
+from echo_model import EchoChatModel
+
+texts = st.text(max_size=40)
+stops = st.none() | st.lists(st.text(max_size=3), max_size=3)
+options = st.fixed_dictionaries(
+    {"n": st.integers(0, 50)},
+    optional={"max_tokens": st.none() | st.integers(0, 50)},
+)
+contents = texts | st.lists(
+    texts.map(lambda t: {"type": "text", "text": t})
+    | st.just({"type": "image", "url": "https://example.invalid/x.png"}),
+    max_size=4,
+)
+
+
+def aggregate(chunks: list[AIMessageChunk]) -> AIMessageChunk:
+    full = chunks[0]
+    for chunk in chunks[1:]:
+        full = full + chunk
+    return full
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(content=contents, stop=stops, opts=options)
+def test_streamed_chunks_concatenate_to_invoke(content, stop, opts) -> None:
+    model = EchoChatModel(**opts)
+    messages = [HumanMessage(content=content)]
+    invoked = model.invoke(messages, stop=stop)
+
+    chunks = list(model.stream(messages, stop=stop))
+    achunks = asyncio.run(_collect(model, messages, stop))
+    ainvoked = asyncio.run(model.ainvoke(messages, stop=stop))
+
+    assert "".join(c.content for c in chunks) == invoked.content
+    assert [c.content for c in achunks] == [c.content for c in chunks]
+    assert ainvoked.content == invoked.content
+    # One character per chunk, then the final marked chunk.
+    assert all(len(c.content) == 1 for c in chunks[:-1])
+    assert chunks[-1].content == ""
+    assert chunks[-1].chunk_position == "last"
+    # The aggregated stream carries the same usage and metadata as invoke.
+    full = aggregate(chunks)
+    assert full.usage_metadata == invoked.usage_metadata
+    assert full.usage_metadata["output_tokens"] == len(chunks) - 1
+    assert full.response_metadata["finish_reason"] == (
+        invoked.response_metadata["finish_reason"]
+    )
+    # The reply is a prefix of the text, never longer than the limits.
+    limit = min(opts["n"], opts.get("max_tokens") or opts["n"])
+    assert len(invoked.content) <= limit
+    text = HumanMessage(content=content).text
+    assert text.startswith(invoked.content)
+    if invoked.response_metadata["stop_sequence"] is not None:
+        assert invoked.content.endswith(invoked.response_metadata["stop_sequence"])
+
+
+async def _collect(model, messages, stop) -> list[AIMessageChunk]:
+    return [c async for c in model.astream(messages, stop=stop)]
+
+
+@given(text=texts, stop=st.lists(st.text(min_size=1, max_size=3), max_size=3))
+def test_reply_contains_no_stop_sequence_before_its_end(text, stop) -> None:
+    reply = EchoChatModel(n=100).invoke(text, stop=stop).content
+    # No stop sequence is completed anywhere before the final character.
+    assert not any(seq in reply[:-1] for seq in stop)
