@@ -141,8 +141,13 @@ class EchoChatModel(BaseChatModel):
     token_delay: float = Field(default=0.0, ge=0)
     """Simulated latency in seconds between consecutive characters."""
 
-    streaming: bool = False
-    """Whether ``invoke`` runs through the streaming path (callbacks see tokens)."""
+    streaming: bool | None = None
+    """``True``: ``invoke`` streams internally; ``False``: never stream; ``None``: as asked.
+
+    Not a plain ``bool = False``: LangChain treats an explicitly set ``False`` as
+    "streaming disabled", and copies such as ``configurable_fields`` set every
+    field explicitly, which would silently turn ``stream()`` into one chunk.
+    """
 
     api_key: SecretStr | None = Field(
         default_factory=secret_from_env("ECHO_API_KEY", default=None)

@@ -415,3 +415,16 @@ async def test_async_paths_are_native_with_no_thread_hop() -> None:
         "hel",
         "goo",
     ]
+
+
+def test_configurable_copies_still_stream() -> None:
+    from echo_model.runnables import configurable_model
+
+    model = configurable_model(n=10)
+    chunks = list(model.stream("abc", config={"configurable": {"n": 2}}))
+    assert [c.content for c in chunks] == ["a", "b", ""]
+
+
+def test_streaming_false_disables_streaming() -> None:
+    chunks = list(EchoChatModel(streaming=False).stream("abc"))
+    assert [c.content for c in chunks] == ["abc"]

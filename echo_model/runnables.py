@@ -1,0 +1,69 @@
+"""The runnables the server exposes: the configurable model and a chat chain."""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.runnables import ConfigurableField, Runnable
+from pydantic import BaseModel, Field
+
+from echo_model.chat_models import EchoChatModel
+
+#: Model fields a client may set per request through ``config.configurable``.
+CONFIGURABLE_FIELDS: dict[str, str] = {
+    "n": "Maximum number of characters echoed back.",
+    "stop": "Stop sequences: the reply ends after the first one it contains.",
+    "first_token_delay": "Simulated seconds before the first chunk.",
+    "token_delay": "Simulated seconds between chunks (watch the stream).",
+}
+
+
+def configurable_model(**defaults: Any) -> Runnable:
+    """Return an EchoChatModel whose echo length, stops and latency are configurable.
+
+    LangServe's RemoteRunnable cannot send per-call keyword arguments, so every
+    per-request option travels as a ``configurable`` field instead.
+
+    Args:
+        **defaults: Field values for the model (e.g. ``n=1000``).
+
+    Example:
+        .. code-block:: python
+
+            model = configurable_model(n=10)
+            model.invoke("hello", config={"configurable": {"n": 2}})  # 'he'
+    """
+    return EchoChatModel(**defaults).configurable_fields(
+        **{
+            name: ConfigurableField(id=name, name=name, description=description)
+            for name, description in CONFIGURABLE_FIELDS.items()
+        }
+    )
+
+
+class ChatInput(BaseModel):
+    """Input of the chat chain: the conversation so far."""
+
+    messages: list[HumanMessage | AIMessage | SystemMessage] = Field(
+        ...,
+        description="The conversation; the last message is echoed.",
+        json_schema_extra={"widget": {"type": "chat", "input": "messages"}},
+    )
+
+
+def chat_chain(model: Runnable) -> Runnable:
+    """Wrap ``model`` for LangServe's chat playground.
+
+    The chat playground only works with a runnable that takes a dict holding the
+    message list (a bare chat model gets ``{"undefined": [...]}``, langserve
+    #612) and returns a string (the page rejects an ``AIMessage`` output schema
+    because pydantic 2 writes ``const: "ai"`` where it looks for ``enum``).
+    This is that runnable and nothing more: pick the messages, call the model,
+    keep the text.
+    """
+    return (itemgetter("messages") | model | StrOutputParser()).with_types(
+        input_type=ChatInput, output_type=str
+    )
