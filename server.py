@@ -14,14 +14,23 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
 from langserve import add_routes
 
 from echo_model import __version__
+from echo_model.request_config import config_validator
 from echo_model.runnables import chat_chain, configurable_model
 
 ENV_PREFIX = "ECHO_"
+
+#: What the index page points to.
+LINKS = {
+    "playground": "/echo/playground/",
+    "chat playground": "/chat/playground/",
+    "API docs": "/docs",
+    "health": "/health",
+}
 
 
 @dataclass(frozen=True)
@@ -110,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     Routes: ``/echo`` (the model: invoke, batch, stream, stream_log,
     stream_events, schemas, playground), ``/chat`` (the chat playground),
-    ``/health`` and ``/`` (a redirect to the playground).
+    ``/health`` and ``/`` (links to the playgrounds and the docs).
 
     Args:
         settings: Server settings; read from ``ECHO_*`` variables when ``None``.
@@ -122,17 +131,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="A deterministic LangChain chat model that echoes.",
     )
     model = configurable_model(**settings.model_defaults())
-    add_routes(app, model, path="/echo")
-    add_routes(app, chat_chain(model), path="/chat", playground_type="chat")
+    check_config = config_validator(model)
+    add_routes(app, model, path="/echo", per_req_config_modifier=check_config)
+    add_routes(
+        app,
+        chat_chain(model),
+        path="/chat",
+        playground_type="chat",
+        per_req_config_modifier=check_config,
+    )
 
     @app.get("/health", tags=["meta"])
     async def health() -> dict[str, str]:
         """Report that the server is up, and its version."""
         return {"status": "ok", "version": __version__}
 
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
-        return RedirectResponse("/echo/playground/")
+    @app.get("/", tags=["meta"], response_model=None)
+    async def index(request: Request) -> dict[str, str] | HTMLResponse:
+        """Point a person to the playgrounds and the API docs."""
+        if "text/html" in request.headers.get("accept", ""):
+            items = "".join(
+                f'<li><a href="{url}">{name}</a></li>' for name, url in LINKS.items()
+            )
+            return HTMLResponse(f"<h1>echo-model {__version__}</h1><ul>{items}</ul>")
+        return LINKS
 
     return app
 

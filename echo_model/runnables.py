@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from operator import itemgetter
-from typing import Any
+from typing import Annotated, Any
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.output_parsers import StrOutputParser
@@ -38,10 +38,27 @@ def configurable_model(**defaults: Any) -> Runnable:
     """
     return EchoChatModel(**defaults).configurable_fields(
         **{
-            name: ConfigurableField(id=name, name=name, description=description)
+            name: ConfigurableField(
+                id=name,
+                name=name,
+                description=description,
+                annotation=_constrained_annotation(name),
+            )
             for name, description in CONFIGURABLE_FIELDS.items()
         }
     )
+
+
+def _constrained_annotation(field_name: str) -> Any:
+    """Return the model field's type with its constraints (e.g. ``n >= 0``).
+
+    LangChain builds the config schema from the bare type, so without this
+    ``n=-1`` would pass the request check and fail later, inside the run.
+    """
+    field = EchoChatModel.model_fields[field_name]
+    if not field.metadata:
+        return field.annotation
+    return Annotated[(field.annotation, *field.metadata)]
 
 
 class ChatInput(BaseModel):

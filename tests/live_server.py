@@ -1,0 +1,106 @@
+"""Start the real server the documented way (``python server.py``) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    """A running server process and where to reach it."""
+
+    process: subprocess.Popen[str]
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def run_server(
+    tmp_dir: Path,
+    args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    startup_timeout: float = 30.0,
+) -> Iterator[LiveServer]:
+    """Run ``python server.py --port <free> *args`` until the block exits.
+
+    The server runs in its own process group so that stopping it also stops any
+    worker processes; the block fails if the server does not come up.
+    """
+    port = free_port()
+    log_path = tmp_dir / f"server-{port}.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "server.py", "--port", str(port), *args],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+    server = LiveServer(process=process, port=port, log_path=log_path)
+    try:
+        _wait_until_healthy(server, startup_timeout)
+        yield server
+    finally:
+        stop_server(server)
+
+
+def stop_server(server: LiveServer, timeout: float = 15.0) -> int:
+    """Stop the server's process group (SIGTERM, then SIGKILL) and return its code."""
+    process = server.process
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout)
+    try:  # workers left behind would be a leak: make sure none are
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return process.returncode
+
+
+def _wait_until_healthy(server: LiveServer, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            msg = f"server exited with {server.process.returncode}:\n{server.log()}"
+            raise RuntimeError(msg)
+        try:
+            if httpx.get(server.url + "/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    msg = f"server did not become healthy in {timeout}s:\n{server.log()}"
+    raise RuntimeError(msg)
