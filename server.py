@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -98,7 +99,9 @@ def parse_settings(
             try:
                 default = kind(environ[env_name])
             except ValueError:
-                parser.error(f"{env_name}={environ[env_name]!r} is not a valid {kind.__name__}")
+                parser.error(
+                    f"{env_name}={environ[env_name]!r} is not a valid {kind.__name__}"
+                )
         parser.add_argument(
             "--" + setting.name.replace("_", "-"),
             type=kind,
@@ -168,11 +171,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Worker processes build their own app from the environment: hand them the
     # settings that way, so flags and variables mean the same everywhere.
     for setting in fields(Settings):
-        os.environ[ENV_PREFIX + setting.name.upper()] = str(getattr(settings, setting.name))
+        os.environ[ENV_PREFIX + setting.name.upper()] = str(
+            getattr(settings, setting.name)
+        )
     base = f"http://{settings.host}:{settings.port}"
     print(f"echo-model {__version__}: playground at {base}/echo/playground/")
     print(f"  chat playground at {base}/chat/playground/, API docs at {base}/docs")
     print(f"  model defaults: {settings.model_defaults()}", flush=True)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it with the handler
+    # that was there before: make that a clean exit, so a requested stop is a 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "server:create_app",
         factory=True,
@@ -183,6 +191,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         loop="uvloop",
         http="httptools",
     )
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

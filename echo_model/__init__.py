@@ -1,4 +1,4 @@
-"""echo-model: a deterministic LangChain chat model that echoes, served with LangServe."""
+"""echo-model: a deterministic LangChain chat model that echoes, over LangServe."""
 
 from importlib.metadata import PackageNotFoundError, version
 

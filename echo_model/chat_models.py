@@ -142,7 +142,7 @@ class EchoChatModel(BaseChatModel):
     """Simulated latency in seconds between consecutive characters."""
 
     streaming: bool | None = None
-    """``True``: ``invoke`` streams internally; ``False``: never stream; ``None``: as asked.
+    """``True``: invoke streams internally; ``False``: never stream; ``None``: as asked.
 
     Not a plain ``bool = False``: LangChain treats an explicitly set ``False`` as
     "streaming disabled", and copies such as ``configurable_fields`` set every
@@ -152,7 +152,7 @@ class EchoChatModel(BaseChatModel):
     api_key: SecretStr | None = Field(
         default_factory=secret_from_env("ECHO_API_KEY", default=None)
     )
-    """Optional API key, read from ``ECHO_API_KEY``; shows how a real model keeps one."""
+    """Optional API key, read from ``ECHO_API_KEY``: how a real model keeps one."""
 
     @property
     def _llm_type(self) -> str:
@@ -172,10 +172,12 @@ class EchoChatModel(BaseChatModel):
 
     @property
     def lc_secrets(self) -> dict[str, str]:
+        """Map the API key to its environment variable, so dumps never hold it."""
         return {"api_key": "ECHO_API_KEY"}
 
     @classmethod
     def is_lc_serializable(cls) -> bool:
+        """Return True: the model round-trips through ``dumps``/``loads``."""
         return True
 
     def _get_ls_params(
@@ -258,7 +260,10 @@ class EchoChatModel(BaseChatModel):
     # --- Helpers shared by the hooks -----------------------------------------------
 
     def _echo(
-        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
     ) -> Echo:
         limit = _non_negative_int(kwargs, "n", self.n)
         max_tokens = _non_negative_int(kwargs, "max_tokens", self.max_tokens)
@@ -275,7 +280,9 @@ class EchoChatModel(BaseChatModel):
         return self.first_token_delay if index == 0 else self.token_delay
 
     def _total_delay(self, reply: Echo) -> float:
-        return self.first_token_delay + self.token_delay * max(reply.output_tokens - 1, 0)
+        return self.first_token_delay + self.token_delay * max(
+            reply.output_tokens - 1, 0
+        )
 
     @staticmethod
     def _metadata(reply: Echo, model_name: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -83,11 +84,27 @@ def stop_server(server: LiveServer, timeout: float = 15.0) -> int:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout)
-    try:  # workers left behind would be a leak: make sure none are
+    with contextlib.suppress(ProcessLookupError):  # leave no worker behind
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     return process.returncode
+
+
+def live_group_members(pgid: int) -> list[int]:
+    """Return the pids of processes in group ``pgid`` that are still running.
+
+    Zombies do not count: they have exited, and on machines whose init does
+    not reap orphans they linger as entries only.
+    """
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            members.append(int(stat.parent.name))
+    return members
 
 
 def _wait_until_healthy(server: LiveServer, timeout: float) -> None:

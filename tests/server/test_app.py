@@ -88,9 +88,7 @@ async def test_invoke_configurable(
 
 async def test_config_in_the_path_hash(client: httpx.AsyncClient) -> None:
     # The playground sends its configuration this way.
-    config_hash = LZString.compressToEncodedURIComponent(
-        json.dumps(configurable(n=2))
-    )
+    config_hash = LZString.compressToEncodedURIComponent(json.dumps(configurable(n=2)))
     response = await post(client, f"/echo/c/{config_hash}/invoke", {"input": "hello"})
     assert response.status_code == 200
     assert response.json()["output"]["content"] == "he"
@@ -112,7 +110,10 @@ async def test_batch_with_one_config_per_input(client: httpx.AsyncClient) -> Non
     response = await post(
         client,
         "/echo/batch",
-        {"inputs": ["hello", "hello"], "config": [configurable(n=1), configurable(n=4)]},
+        {
+            "inputs": ["hello", "hello"],
+            "config": [configurable(n=1), configurable(n=4)],
+        },
     )
     assert response.status_code == 200
     assert [o["content"] for o in response.json()["output"]] == ["h", "hell"]
@@ -126,7 +127,14 @@ async def test_stream(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
     events = parse_sse(response.text)
-    assert [e.event for e in events] == ["metadata", "data", "data", "data", "data", "end"]
+    assert [e.event for e in events] == [
+        "metadata",
+        "data",
+        "data",
+        "data",
+        "data",
+        "end",
+    ]
     chunks = [e.data for e in events if e.event == "data"]
     assert [c["content"] for c in chunks] == ["c", "a", "t", ""]
     assert all(c["type"] == "AIMessageChunk" for c in chunks)

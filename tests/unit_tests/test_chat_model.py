@@ -400,7 +400,9 @@ async def test_async_delays_never_block_the_event_loop() -> None:
 class _NoThreadsExecutor(concurrent.futures.ThreadPoolExecutor):
     """A default executor that fails any attempt to run work off the event loop."""
 
-    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+    def submit(
+        self, fn: Any, /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future:
         msg = f"work was sent to a thread pool: {fn!r}"
         raise AssertionError(msg)
 

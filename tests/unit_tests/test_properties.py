@@ -52,8 +52,9 @@ def test_streamed_chunks_concatenate_to_invoke(content, stop, opts) -> None:
     full = aggregate(chunks)
     assert full.usage_metadata == invoked.usage_metadata
     assert full.usage_metadata["output_tokens"] == len(chunks) - 1
-    assert full.response_metadata["finish_reason"] == (
-        invoked.response_metadata["finish_reason"]
+    assert (
+        full.response_metadata["finish_reason"]
+        == (invoked.response_metadata["finish_reason"])
     )
     # The reply is a prefix of the text, never longer than the limits.
     limit = min(opts["n"], opts.get("max_tokens") or opts["n"])

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from echo_model import EchoChatModel
 
-SECRET = "sk-echo-do-not-print-4f1c"
+SECRET = "sk-echo-do-not-print-4f1c"  # noqa: S105 - a test value, meant to leak-check
 
 
 def test_api_key_is_read_from_the_environment(
