@@ -17,6 +17,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
+from fastapi_offline import FastAPIOffline
 from langserve import add_routes
 
 from echo_model import __version__
@@ -128,7 +129,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings: Server settings; read from ``ECHO_*`` variables when ``None``.
     """
     settings = settings or parse_settings([])
-    app = FastAPI(
+    # The docs page loads Swagger UI from the package, not a CDN, so it works
+    # offline like the playgrounds. No ReDoc: its bundle fetches a logo from a CDN.
+    app = FastAPIOffline(
+        redoc_url=None,
         title="echo-model",
         version=__version__,
         description="A deterministic LangChain chat model that echoes.",

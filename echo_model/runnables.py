@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from operator import itemgetter
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.output_parsers import StrOutputParser
@@ -36,6 +37,8 @@ def configurable_model(**defaults: Any) -> Runnable:
             model = configurable_model(n=10)
             model.invoke("hello", config={"configurable": {"n": 2}})  # 'he'
     """
+    # An empty list, not None: the playground's form cannot render a nullable field.
+    defaults.setdefault("stop", [])
     return EchoChatModel(**defaults).configurable_fields(
         **{
             name: ConfigurableField(
@@ -54,11 +57,17 @@ def _constrained_annotation(field_name: str) -> Any:
 
     LangChain builds the config schema from the bare type, so without this
     ``n=-1`` would pass the request check and fail later, inside the run.
+    ``None`` is dropped from optional types: the playground's form crashes on
+    a ``{"type": "null"}`` branch ("Unknown type").
     """
     field = EchoChatModel.model_fields[field_name]
+    annotation = field.annotation
+    if get_origin(annotation) in (Union, UnionType):
+        kept = [arg for arg in get_args(annotation) if arg is not type(None)]
+        annotation = Union[tuple(kept)]  # noqa: UP007 - built from a tuple
     if not field.metadata:
-        return field.annotation
-    return Annotated[(field.annotation, *field.metadata)]
+        return annotation
+    return Annotated[(annotation, *field.metadata)]
 
 
 class ChatInput(BaseModel):

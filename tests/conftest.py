@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import pytest
 from sse_starlette.sse import AppStatus
 
+from tests.live_server import LiveServer, run_server
+
 
 @pytest.fixture(autouse=True)
 def _fresh_sse_exit_event() -> Iterator[None]:
@@ -15,3 +17,10 @@ def _fresh_sse_exit_event() -> Iterator[None]:
     AppStatus.should_exit_event = None
     yield
     AppStatus.should_exit_event = None
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The real server, started once for the session on a free 127.0.0.1 port."""
+    with run_server(tmp_path_factory.mktemp("server")) as server:
+        yield server

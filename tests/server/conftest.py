@@ -1,15 +1,14 @@
-"""Fixtures for server tests: the app in process, and the real server."""
+"""Fixtures for server tests: the app in process."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from server import Settings, create_app
-from tests.live_server import LiveServer, run_server
 
 
 @pytest.fixture(scope="session")
@@ -22,9 +21,3 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         yield c
-
-
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with run_server(tmp_path_factory.mktemp("server")) as server:
-        yield server
