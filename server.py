@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -60,6 +60,9 @@ class Settings:
             "choices": ["critical", "error", "warning", "info", "debug", "trace"],
         },
     )
+    access_log: bool = field(
+        default=False, metadata={"help": "log every request (costs ~10%% of req/s)"}
+    )
     n: int = field(default=1000, metadata={"help": "default echo length"})
     model_name: str = field(default="echo", metadata={"help": "reported model name"})
     first_token_delay: float = field(
@@ -101,11 +104,15 @@ def parse_settings(
                 default = kind(environ[env_name])
             except ValueError:
                 parser.error(
-                    f"{env_name}={environ[env_name]!r} is not a valid {kind.__name__}"
+                    f"{env_name}={environ[env_name]!r} is not a valid {setting.type}"
                 )
         parser.add_argument(
             "--" + setting.name.replace("_", "-"),
-            type=kind,
+            **(
+                {"action": argparse.BooleanOptionalAction}
+                if kind is _parse_bool
+                else {"type": kind}
+            ),
             default=default,
             choices=setting.metadata.get("choices"),
             help=f"{setting.metadata['help']} (env {env_name}, default %(default)s)",
@@ -113,9 +120,20 @@ def parse_settings(
     return Settings(**vars(parser.parse_args(argv)))
 
 
-def _field_type(annotation: Any) -> type:
+def _field_type(annotation: Any) -> Callable[[str], Any]:
     # Annotations are strings under `from __future__ import annotations`.
-    return {"int": int, "float": float, "str": str}[str(annotation)]
+    return {"int": int, "float": float, "str": str, "bool": _parse_bool}[
+        str(annotation)
+    ]
+
+
+def _parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(text)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -192,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
+        access_log=settings.access_log,
         loop="uvloop",
         http="httptools",
     )

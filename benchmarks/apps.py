@@ -1,0 +1,91 @@
+"""The servers the benchmark compares this project's server with.
+
+Each is an app factory for ``uvicorn --factory``:
+
+- ``bare_app``: the limit. Plain FastAPI answering ``/echo/invoke`` with the
+  same JSON body our server returns for ``{"input": "hello"}``; no LangChain.
+- ``guide_app``: the peer. LangServe's ``add_routes`` serving the echo model as
+  LangChain's custom-chat-model guide writes it (sync hooks only).
+- ``fake_app``: LangServe serving ``langchain_core``'s ``GenericFakeChatModel``,
+  scripted to answer ``hello`` on ``/echo`` and a 1000-character reply on
+  ``/long``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from fastapi import Body, FastAPI
+from langchain_core.language_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from langserve import add_routes
+
+from benchmarks.guide_model import GuideEchoModel
+
+#: The invoke response body of our server for {"input": "hello"} (ids fixed).
+BARE_BODY: dict[str, Any] = {
+    "output": {
+        "content": "hello",
+        "additional_kwargs": {},
+        "response_metadata": {
+            "model_name": "echo",
+            "finish_reason": "stop",
+            "stop_sequence": None,
+        },
+        "type": "ai",
+        "name": None,
+        "id": "lc_run--019ab3f0-0000-7000-8000-000000000000-0",
+        "tool_calls": [],
+        "invalid_tool_calls": [],
+        "usage_metadata": {"input_tokens": 5, "output_tokens": 5, "total_tokens": 10},
+    },
+    "metadata": {
+        "run_id": "019ab3f0-0000-7000-8000-000000000000",
+        "feedback_tokens": [],
+    },
+}
+
+LONG_REPLY = "x " * 500  # 1000 characters; the fake model streams it in 1000 chunks
+
+
+def bare_app() -> FastAPI:
+    """Return the limit: FastAPI parsing the request and returning the body."""
+    app = FastAPI()
+
+    @app.post("/echo/invoke")
+    async def invoke(payload: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+        return BARE_BODY
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _langserve_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def guide_app() -> FastAPI:
+    """Return the peer: LangServe serving the guide's echo model."""
+    app = _langserve_app()
+    add_routes(app, GuideEchoModel(parrot_buffer_length=1000), path="/echo")
+    return app
+
+
+def fake_app() -> FastAPI:
+    """Return LangServe serving GenericFakeChatModel."""
+    app = _langserve_app()
+    hello = GenericFakeChatModel(messages=itertools.cycle([AIMessage("hello")]))
+    long = GenericFakeChatModel(messages=itertools.cycle([AIMessage(LONG_REPLY)]))
+    add_routes(app, hello, path="/echo")
+    add_routes(app, long, path="/long")
+    return app
