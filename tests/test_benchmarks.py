@@ -1,0 +1,51 @@
+"""Smoke tests of the benchmark tools, so they keep working; no timing asserted."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from benchmarks.guide_model import GuideEchoModel
+from benchmarks.load import concurrent_streams, held_streams_rss, wrk_invoke
+from benchmarks.processes import Server
+from tests.live_server import LiveServer
+
+
+@pytest.fixture
+def server(live_server: LiveServer) -> Server:
+    return Server(process=live_server.process, port=live_server.port)
+
+
+def test_wrk_report_is_parsed(server: Server) -> None:
+    if shutil.which("wrk") is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the benchmark smoke test: install wrk")
+        pytest.skip("wrk is not installed (apt-get install -y wrk)")
+    result = wrk_invoke(
+        server.url + "/echo/invoke", {"input": "hi"}, 1, threads=1, connections=2
+    )
+    assert result.requests_per_second > 0
+    assert 0 < result.p50_ms <= result.p99_ms
+    assert result.errors == 0
+
+
+def test_sse_client_sees_every_chunk_of_every_stream(server: Server) -> None:
+    result = concurrent_streams(server, "/echo/stream", {"input": "x" * 50}, 4)
+    assert result.completed == 4
+    assert [r.chunks for r in result.results] == [51] * 4
+    assert result.peak_rss_bytes > 0
+
+
+def test_held_streams_are_open_when_sampled(server: Server) -> None:
+    body = {"input": "x", "config": {"configurable": {"first_token_delay": 0.5}}}
+    assert held_streams_rss(server, "/echo/stream", body, 2, 0.1) > 0
+
+
+def test_the_peer_model_has_the_guide_s_flaws() -> None:
+    # The baseline must stay the guide's model: sync hooks only, no stop support.
+    model = GuideEchoModel(parrot_buffer_length=3)
+    assert type(model)._agenerate.__qualname__.startswith("BaseChatModel")
+    assert type(model)._astream.__qualname__.startswith("BaseChatModel")
+    assert model.invoke("hello", stop=["e"]).content == "hel"
