@@ -55,8 +55,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     setattr(item, f"report_{report.when}", report)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
+    # Module scope, not session: Playwright's sync API keeps an event loop
+    # running in this thread while it is open, which would break every asyncio
+    # test that runs after the browser tests.
     path = _chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
