@@ -15,14 +15,29 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi_offline import FastAPIOffline
 from langserve import add_routes
+from pydantic import SecretStr
+from sse_starlette.sse import unpatch_uvicorn_signal_handler
 
 from echo_model import __version__
+from echo_model.guards import (
+    BodySizeLimit,
+    Limits,
+    check_request_body,
+    json_error_reply,
+    require_api_key,
+)
 from echo_model.request_config import config_validator
 from echo_model.runnables import chat_chain, configurable_model
+from echo_model.stats import StatsHandler
+
+# sse-starlette 1.x hooks uvicorn's exit handler to cut every open stream at
+# the first SIGTERM; undo that, so in-flight streams finish within
+# --graceful-timeout while the server refuses new connections.
+unpatch_uvicorn_signal_handler()
 
 ENV_PREFIX = "ECHO_"
 
@@ -44,6 +59,11 @@ class Settings:
         port: TCP port to listen on.
         workers: Number of uvicorn worker processes.
         log_level: uvicorn log level.
+        access_log: Whether uvicorn logs every request.
+        graceful_timeout: Seconds in-flight requests get to finish on shutdown.
+        api_key: When set, every model route requires this key.
+        max_body_bytes, max_n, max_messages, max_batch, max_delay: Request limits
+            (see ``echo_model.guards.Limits``).
         n: Default echo length (clients may override it per request).
         model_name: Model name reported in response metadata.
         first_token_delay: Default simulated seconds before the first chunk.
@@ -63,6 +83,30 @@ class Settings:
     access_log: bool = field(
         default=False, metadata={"help": "log every request (costs ~10%% of req/s)"}
     )
+    graceful_timeout: float = field(
+        default=30.0,
+        metadata={"help": "seconds in-flight streams get to finish on SIGTERM"},
+    )
+    api_key: SecretStr | None = field(
+        default=None,
+        metadata={"help": "require this key on every model route (default: none)"},
+    )
+    max_body_bytes: int = field(
+        default=Limits.max_body_bytes, metadata={"help": "largest request body"}
+    )
+    max_n: int = field(
+        default=Limits.max_n, metadata={"help": "largest n a request may set"}
+    )
+    max_messages: int = field(
+        default=Limits.max_messages, metadata={"help": "most messages in one input"}
+    )
+    max_batch: int = field(
+        default=Limits.max_batch, metadata={"help": "most inputs in one batch"}
+    )
+    max_delay: float = field(
+        default=Limits.max_delay,
+        metadata={"help": "largest first_token_delay or token_delay a request may set"},
+    )
     n: int = field(default=1000, metadata={"help": "default echo length"})
     model_name: str = field(default="echo", metadata={"help": "reported model name"})
     first_token_delay: float = field(
@@ -71,6 +115,16 @@ class Settings:
     token_delay: float = field(
         default=0.0, metadata={"help": "default seconds between chunks"}
     )
+
+    def limits(self) -> Limits:
+        """Return the request limits these settings fix."""
+        return Limits(
+            max_body_bytes=self.max_body_bytes,
+            max_n=self.max_n,
+            max_messages=self.max_messages,
+            max_batch=self.max_batch,
+            max_delay=self.max_delay,
+        )
 
     def model_defaults(self) -> dict[str, Any]:
         """Return the EchoChatModel fields these settings fix."""
@@ -115,16 +169,21 @@ def parse_settings(
             ),
             default=default,
             choices=setting.metadata.get("choices"),
-            help=f"{setting.metadata['help']} (env {env_name}, default %(default)s)",
+            help=f"{setting.metadata['help']} (env {env_name}"
+            + (")" if kind is SecretStr else ", default %(default)s)"),
         )
     return Settings(**vars(parser.parse_args(argv)))
 
 
 def _field_type(annotation: Any) -> Callable[[str], Any]:
     # Annotations are strings under `from __future__ import annotations`.
-    return {"int": int, "float": float, "str": str, "bool": _parse_bool}[
-        str(annotation)
-    ]
+    return {
+        "int": int,
+        "float": float,
+        "str": str,
+        "bool": _parse_bool,
+        "SecretStr | None": SecretStr,
+    }[str(annotation)]
 
 
 def _parse_bool(text: str) -> bool:
@@ -147,6 +206,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings: Server settings; read from ``ECHO_*`` variables when ``None``.
     """
     settings = settings or parse_settings([])
+    limits = settings.limits()
     # The docs page loads Swagger UI from the package, not a CDN, so it works
     # offline like the playgrounds. No ReDoc: its bundle fetches a logo from a CDN.
     app = FastAPIOffline(
@@ -155,16 +215,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="A deterministic LangChain chat model that echoes.",
     )
-    model = configurable_model(**settings.model_defaults())
-    check_config = config_validator(model)
-    add_routes(app, model, path="/echo", per_req_config_modifier=check_config)
+    app.add_middleware(BodySizeLimit, max_body_bytes=limits.max_body_bytes)
+    secrets = [settings.api_key] if settings.api_key else []
+    app.add_exception_handler(Exception, json_error_reply(secrets))
+    guards = [Depends(require_api_key(key)) for key in secrets]
+    model_guards = [*guards, Depends(check_request_body(limits))]
+
+    stats = StatsHandler()
+    model = configurable_model(**settings.model_defaults(), callbacks=[stats])
+    check_config = config_validator(model, limits)
+    add_routes(
+        app,
+        model,
+        path="/echo",
+        per_req_config_modifier=check_config,
+        dependencies=model_guards,
+    )
     add_routes(
         app,
         chat_chain(model),
         path="/chat",
         playground_type="chat",
         per_req_config_modifier=check_config,
+        dependencies=model_guards,
     )
+
+    @app.get("/stats", tags=["meta"], dependencies=guards)
+    async def run_stats() -> dict[str, int]:
+        """Count this process's model runs (active ones too) and streamed tokens."""
+        return stats.counts.as_dict()
 
     @app.get("/health", tags=["meta"])
     async def health() -> dict[str, str]:
@@ -193,13 +272,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Worker processes build their own app from the environment: hand them the
     # settings that way, so flags and variables mean the same everywhere.
     for setting in fields(Settings):
-        os.environ[ENV_PREFIX + setting.name.upper()] = str(
-            getattr(settings, setting.name)
-        )
+        value = getattr(settings, setting.name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if value is not None:
+            os.environ[ENV_PREFIX + setting.name.upper()] = str(value)
     base = f"http://{settings.host}:{settings.port}"
     print(f"echo-model {__version__}: playground at {base}/echo/playground/")
     print(f"  chat playground at {base}/chat/playground/, API docs at {base}/docs")
-    print(f"  model defaults: {settings.model_defaults()}", flush=True)
+    print(f"  model defaults: {settings.model_defaults()}")
+    if settings.api_key:
+        print("  API key required on model routes (Bearer, X-API-Key or Basic)")
+    elif settings.host in ("127.0.0.1", "localhost", "::1"):
+        print("  no API key set: open to anyone on this machine, and only to them")
+    else:
+        print(f"  WARNING: no API key set and bound to {settings.host}: open to all")
+    print(flush=True)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it with the handler
     # that was there before: make that a clean exit, so a requested stop is a 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -211,6 +299,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         workers=settings.workers,
         log_level=settings.log_level,
         access_log=settings.access_log,
+        timeout_graceful_shutdown=settings.graceful_timeout,
         loop="uvloop",
         http="httptools",
     )

@@ -23,6 +23,10 @@ from echo_model.echo import Echo, echo
 DEFAULT_MODEL_NAME = "echo"
 
 
+class EchoFaultError(RuntimeError):
+    """The failure ``EchoChatModel(fail_after_chunks=...)`` raises on purpose."""
+
+
 class EchoChatModel(BaseChatModel):
     """Chat model that replies with the first ``n`` characters of the last message.
 
@@ -141,6 +145,13 @@ class EchoChatModel(BaseChatModel):
     token_delay: float = Field(default=0.0, ge=0)
     """Simulated latency in seconds between consecutive characters."""
 
+    fail_after_chunks: int | None = Field(default=None, ge=0, strict=True)
+    """Fault injection: when set, every call fails with ``EchoFaultError``.
+
+    A stream fails after sending this many characters (or before its final chunk
+    if the reply is shorter); ``invoke`` fails outright.
+    """
+
     streaming: bool | None = None
     """``True``: invoke streams internally; ``False``: never stream; ``None``: as asked.
 
@@ -168,6 +179,7 @@ class EchoChatModel(BaseChatModel):
             "max_tokens": self.max_tokens,
             "first_token_delay": self.first_token_delay,
             "token_delay": self.token_delay,
+            "fail_after_chunks": self.fail_after_chunks,
         }
 
     @property
@@ -207,6 +219,7 @@ class EchoChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         reply = self._echo(messages, stop, kwargs)
+        self._fail_if_due(0, done=True)
         if delay := self._total_delay(reply):
             time.sleep(delay)
         return self._result(reply, self._model_name(kwargs))
@@ -219,6 +232,7 @@ class EchoChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         reply = self._echo(messages, stop, kwargs)
+        self._fail_if_due(0, done=True)
         if delay := self._total_delay(reply):
             await asyncio.sleep(delay)
         return self._result(reply, self._model_name(kwargs))
@@ -234,9 +248,11 @@ class EchoChatModel(BaseChatModel):
         # (as LangChain's guide does) would fire every on_llm_new_token twice.
         reply = self._echo(messages, stop, kwargs)
         for index, char in enumerate(reply.text):
+            self._fail_if_due(index)
             if delay := self._delay_before(index):
                 time.sleep(delay)
             yield ChatGenerationChunk(message=AIMessageChunk(content=char))
+        self._fail_if_due(reply.output_tokens, done=True)
         if not reply.text and (delay := self._delay_before(0)):
             time.sleep(delay)
         yield self._final_chunk(reply, self._model_name(kwargs))
@@ -250,9 +266,11 @@ class EchoChatModel(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         reply = self._echo(messages, stop, kwargs)
         for index, char in enumerate(reply.text):
+            self._fail_if_due(index)
             if delay := self._delay_before(index):
                 await asyncio.sleep(delay)
             yield ChatGenerationChunk(message=AIMessageChunk(content=char))
+        self._fail_if_due(reply.output_tokens, done=True)
         if not reply.text and (delay := self._delay_before(0)):
             await asyncio.sleep(delay)
         yield self._final_chunk(reply, self._model_name(kwargs))
@@ -271,6 +289,19 @@ class EchoChatModel(BaseChatModel):
             limit = min(limit, max_tokens)
         stop_sequences = stop if stop is not None else (self.stop or [])
         return echo(messages, limit=limit, stop=stop_sequences)
+
+    def _fail_if_due(self, chunks_sent: int, *, done: bool = False) -> None:
+        """Raise the injected failure, if one is set and due.
+
+        Streams call this before each character with the number already sent,
+        and with ``done=True`` before the final chunk; invoke calls it with
+        ``done=True``. So a stream fails after ``min(fail_after_chunks,
+        len(reply))`` characters and never sends its final chunk.
+        """
+        limit = self.fail_after_chunks
+        if limit is not None and (done or chunks_sent >= limit):
+            msg = f"injected failure after {chunks_sent} chunks (limit {limit})"
+            raise EchoFaultError(msg)
 
     def _model_name(self, kwargs: dict[str, Any]) -> str:
         model = kwargs.get("model")

@@ -10,30 +10,54 @@ from fastapi.exceptions import RequestValidationError
 from langchain_core.runnables import Runnable
 from pydantic import ValidationError
 
+from echo_model.guards import Limits
+
 ConfigModifier = Callable[[dict[str, Any], Request], Awaitable[dict[str, Any]]]
 
 
-def config_validator(runnable: Runnable) -> ConfigModifier:
+def config_validator(runnable: Runnable, limits: Limits) -> ConfigModifier:
     """Return a LangServe ``per_req_config_modifier`` that validates ``configurable``.
 
     LangServe checks the request's config against a copy of the runnable's
     config schema that drops field constraints, so ``{"n": -1}`` would get
     through and fail inside the run (a 500 on ``/batch``). This checks the
     configurable values against the runnable's own schema, constraints
-    included, and answers 422 naming the field, for every endpoint.
+    included, and against the server's limits, and answers 422 naming the
+    field, for every endpoint. Unknown configurable keys pass: LangGraph and
+    ``RemoteRunnable`` forward their own (``thread_id``, ...) to every runnable.
 
     Args:
         runnable: The runnable served; its ``config_schema`` is the authority.
+        limits: The server's limits on ``n`` and the delays.
     """
     schema = runnable.config_schema(include=["configurable"])
+    maxima = {
+        "n": limits.max_n,
+        "first_token_delay": limits.max_delay,
+        "token_delay": limits.max_delay,
+    }
 
     async def validate(config: dict[str, Any], request: Request) -> dict[str, Any]:
+        configurable = config.get("configurable") or {}
         try:
-            schema.model_validate({"configurable": config.get("configurable") or {}})
+            schema.model_validate({"configurable": configurable})
         except ValidationError as error:
             raise RequestValidationError(
                 error.errors(include_url=False, include_context=False)
             ) from None
+        over = [
+            {
+                "type": "less_than_equal",
+                "loc": ["configurable", name],
+                "msg": f"{name} is limited to {maximum} on this server",
+                "input": configurable[name],
+            }
+            for name, maximum in maxima.items()
+            if isinstance(configurable.get(name), int | float)
+            and configurable[name] > maximum
+        ]
+        if over:
+            raise RequestValidationError(over)
         return config
 
     return validate

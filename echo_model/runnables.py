@@ -9,7 +9,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import ConfigurableField, Runnable
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, WithJsonSchema
 
 from echo_model.chat_models import EchoChatModel
 
@@ -19,6 +19,8 @@ CONFIGURABLE_FIELDS: dict[str, str] = {
     "stop": "Stop sequences: the reply ends after the first one it contains.",
     "first_token_delay": "Simulated seconds before the first chunk.",
     "token_delay": "Simulated seconds between chunks (watch the stream).",
+    "fail_after_chunks": "Fault injection: fail the call; streams fail after this"
+    " many chunks. Leave empty for no failure.",
 }
 
 
@@ -39,35 +41,53 @@ def configurable_model(**defaults: Any) -> Runnable:
     """
     # An empty list, not None: the playground's form cannot render a nullable field.
     defaults.setdefault("stop", [])
-    return EchoChatModel(**defaults).configurable_fields(
+    model = EchoChatModel(**defaults)
+    return model.configurable_fields(
         **{
             name: ConfigurableField(
                 id=name,
                 name=name,
                 description=description,
-                annotation=_constrained_annotation(name),
+                annotation=_config_annotation(name, getattr(model, name)),
             )
             for name, description in CONFIGURABLE_FIELDS.items()
         }
     )
 
 
-def _constrained_annotation(field_name: str) -> Any:
-    """Return the model field's type with its constraints (e.g. ``n >= 0``).
+def _config_annotation(field_name: str, default: Any) -> Any:
+    """Return the model field's type, with its constraints, for the config schema.
 
-    LangChain builds the config schema from the bare type, so without this
-    ``n=-1`` would pass the request check and fail later, inside the run.
-    ``None`` is dropped from optional types: the playground's form crashes on
-    a ``{"type": "null"}`` branch ("Unknown type").
+    LangChain builds the config schema from the bare type, so without the
+    constraints ``n=-1`` would pass the request check and fail later, inside
+    the run. The playground's form cannot show a nullable type (it crashes on
+    a ``{"type": "null"}`` branch) nor a ``null`` default (it blocks Start with
+    "must be integer"): an optional field whose default is set loses ``None``;
+    one whose default is ``None`` keeps it but shows as the bare type with no
+    default, an empty box meaning "not set".
     """
     field = EchoChatModel.model_fields[field_name]
+    constraints = tuple(field.metadata)
     annotation = field.annotation
+    inner = annotation
     if get_origin(annotation) in (Union, UnionType):
         kept = [arg for arg in get_args(annotation) if arg is not type(None)]
-        annotation = Union[tuple(kept)]  # noqa: UP007 - built from a tuple
-    if not field.metadata:
-        return annotation
-    return Annotated[(annotation, *field.metadata)]
+        inner = Union[tuple(kept)]  # noqa: UP007 - built from a tuple
+    if default is None and inner is not annotation:
+        shown = TypeAdapter(Annotated[(inner, *constraints)] if constraints else inner)
+        return Annotated[
+            (
+                annotation,
+                *constraints,
+                WithJsonSchema(shown.json_schema()),
+                Field(json_schema_extra=_without_default),
+            )
+        ]
+    return Annotated[(inner, *constraints)] if constraints else inner
+
+
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
 
 
 class ChatInput(BaseModel):

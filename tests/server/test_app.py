@@ -193,7 +193,13 @@ async def test_schemas(client: httpx.AsyncClient) -> None:
     assert "AIMessage" in json.dumps(output_schema)
     config_schema = (await client.get("/echo/config_schema")).json()
     fields = config_schema["$defs"]["Configurable"]["properties"]
-    assert set(fields) == {"n", "stop", "first_token_delay", "token_delay"}
+    assert set(fields) == {
+        "n",
+        "stop",
+        "first_token_delay",
+        "token_delay",
+        "fail_after_chunks",
+    }
     assert fields["n"]["type"] == "integer"
     assert fields["n"]["minimum"] == 0
     assert fields["n"]["default"] == 1000
@@ -310,7 +316,7 @@ async def test_malformed_json_is_422(client: httpx.AsyncClient) -> None:
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 422
-    assert "Invalid JSON" in response.text
+    assert "not valid UTF-8 JSON" in response.text
 
 
 async def test_unknown_route_is_404(client: httpx.AsyncClient) -> None:

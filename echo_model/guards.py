@@ -1,0 +1,248 @@
+"""What the server checks before it does any work, and how it reports failures.
+
+- ``require_api_key``: a FastAPI dependency that admits only requests carrying
+  the server's API key.
+- ``check_request_body``: a FastAPI dependency that refuses malformed or
+  oversized request bodies with a 422 saying what is wrong.
+- ``json_error_reply``: the exception handler that turns an unexpected error
+  into a JSON 500 with its type and message (no traceback).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import HTTPException, Request
+from fastapi.responses import JSONResponse
+from langchain_core.runnables import RunnableConfig
+from pydantic import SecretStr
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger("echo_model.server")
+
+#: The keys of a LangChain RunnableConfig; clients such as RemoteRunnable send
+#: several of them (LangServe then keeps only ``configurable``).
+CONFIG_KEYS = frozenset(RunnableConfig.__annotations__)
+
+#: The challenge browsers answer with their own login prompt, which is how the
+#: playground stays usable behind a key.
+WWW_AUTHENTICATE = 'Basic realm="echo-model", charset="UTF-8"'
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Request limits; a request over any of them is refused before any work.
+
+    Attributes:
+        max_body_bytes: Largest request body (413 above it).
+        max_n: Largest ``n`` a request may configure.
+        max_messages: Most messages in one input.
+        max_batch: Most inputs in one batch.
+        max_delay: Largest ``first_token_delay`` or ``token_delay`` a request
+            may configure, in seconds.
+        max_json_depth: Deepest nesting of arrays and objects in a body.
+    """
+
+    max_body_bytes: int = 1_048_576
+    max_n: int = 100_000
+    max_messages: int = 1_000
+    max_batch: int = 100
+    max_delay: float = 10.0
+    max_json_depth: int = 32
+
+
+Dependency = Callable[[Request], Awaitable[None]]
+
+
+def require_api_key(api_key: SecretStr) -> Dependency:
+    """Return a dependency admitting requests that present ``api_key``.
+
+    The key may come as ``Authorization: Bearer <key>``, as ``X-API-Key: <key>``,
+    or as the password of HTTP Basic auth (any user name), which is what a
+    browser sends after its login prompt. Keys are compared in constant time.
+    """
+    expected = api_key.get_secret_value().encode()
+
+    async def check_api_key(request: Request) -> None:
+        presented = _presented_key(request)
+        if presented is None or not hmac.compare_digest(presented, expected):
+            raise HTTPException(
+                status_code=401,
+                detail=(
+                    "missing or invalid API key: send 'Authorization: Bearer <key>'"
+                    " or 'X-API-Key: <key>'"
+                ),
+                headers={"WWW-Authenticate": WWW_AUTHENTICATE},
+            )
+
+    return check_api_key
+
+
+def _presented_key(request: Request) -> bytes | None:
+    if key := request.headers.get("x-api-key"):
+        return key.encode()
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        return credentials.strip().encode()
+    if scheme.lower() == "basic" and credentials:
+        try:
+            decoded = base64.b64decode(credentials.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        return decoded.partition(b":")[2]
+    return None
+
+
+def check_request_body(limits: Limits) -> Dependency:
+    """Return a dependency refusing bodies LangServe would choke on.
+
+    LangServe answers some malformed bodies with a bare 500 (a message list
+    item without a ``type``, bytes that are not UTF-8, deep nesting) and
+    accepts batches of any size. This parses the body once (LangServe reuses
+    the parsed value) and checks its shape and size against ``limits``.
+    """
+
+    async def check_body(request: Request) -> None:
+        if request.method != "POST":
+            return
+        try:
+            body = await request.json()
+        except RecursionError:
+            _refuse("body", "the JSON is nested too deeply")
+        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+            _refuse("body", f"the body is not valid UTF-8 JSON: {error}")
+        if not isinstance(body, dict):
+            _refuse("body", "the body must be a JSON object")
+        config = body.get("config")
+        for one in config if isinstance(config, list) else [config]:
+            if isinstance(one, dict) and (unknown := set(one) - CONFIG_KEYS):
+                _refuse(
+                    ("body", "config"),
+                    f"unknown config keys {sorted(unknown)}; known:"
+                    f" {sorted(CONFIG_KEYS)}",
+                )
+        if _depth(body) > limits.max_json_depth:
+            _refuse("body", f"the JSON is nested deeper than {limits.max_json_depth}")
+        if request.url.path.rstrip("/").endswith("/batch"):
+            inputs = body.get("inputs")
+            if not isinstance(inputs, list) or not inputs:
+                _refuse("inputs", "'inputs' must be a non-empty list")
+            if len(inputs) > limits.max_batch:
+                _refuse("inputs", f"a batch holds at most {limits.max_batch} inputs")
+            for index, value in enumerate(inputs):
+                _check_input(value, ("body", "inputs", index), limits)
+        elif "input" in body:
+            _check_input(body["input"], ("body", "input"), limits)
+
+    return check_body
+
+
+def _check_input(value: Any, loc: tuple[Any, ...], limits: Limits) -> None:
+    messages = value.get("messages") if isinstance(value, dict) else value
+    if not isinstance(messages, list):
+        return
+    if len(messages) > limits.max_messages:
+        _refuse(loc, f"an input holds at most {limits.max_messages} messages")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            _refuse(
+                (*loc, index),
+                "each message must be an object with a 'type' (human, ai,"
+                " system, tool) and 'content'",
+            )
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def _refuse(loc: str | tuple[Any, ...], message: str) -> None:
+    location = [loc] if isinstance(loc, str) else list(loc)
+    raise HTTPException(
+        status_code=422,
+        detail=[{"type": "invalid_request", "loc": location, "msg": message}],
+    )
+
+
+class BodySizeLimit:
+    """ASGI middleware refusing request bodies over the limit with a JSON 413.
+
+    A body whose ``Content-Length`` is over the limit is refused before any of
+    it is read; one sent without a length is counted as it arrives and refused
+    as soon as it passes the limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, or answer 413 (400 for a bad length header)."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await JSONResponse(
+                    {"detail": "invalid Content-Length header"}, status_code=400
+                )(scope, receive, send)
+                return
+            if int(declared) > self.max_body_bytes:
+                await JSONResponse(
+                    {"detail": self._too_large(int(declared))}, status_code=413
+                )(scope, receive, send)
+                return
+        received = 0
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body_bytes:
+                raise HTTPException(status_code=413, detail=self._too_large(received))
+            return message
+
+        await self.app(scope, counted_receive, send)
+
+    def _too_large(self, size: int) -> str:
+        return (
+            f"the body is {size} bytes or more; this server accepts at most"
+            f" {self.max_body_bytes} (--max-body-bytes)"
+        )
+
+
+def json_error_reply(secrets: list[SecretStr]) -> Callable[..., Awaitable[Any]]:
+    """Return an exception handler replying 500 with the error's type and message.
+
+    The traceback goes to the server log, never to the client; any configured
+    secret found in the message is masked.
+    """
+
+    async def reply(request: Request, error: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        message = str(error)
+        for secret in secrets:
+            if value := secret.get_secret_value():
+                message = message.replace(value, "***")
+        return JSONResponse(
+            status_code=500,
+            content={"detail": message, "type": type(error).__name__},
+        )
+
+    return reply

@@ -1,0 +1,323 @@
+"""Bad input, limits, authentication and error replies, in process."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from server import Settings, create_app
+from tests.sse import parse_sse
+
+KEY = "echo-test-key-7d1e"  # a test value, checked for leaks
+
+
+def client_for(settings: Settings) -> httpx.AsyncClient:
+    # raise_app_exceptions=False: see the 500 the client gets, as over the network.
+    transport = httpx.ASGITransport(
+        app=create_app(settings), raise_app_exceptions=False
+    )
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
+@pytest.fixture
+async def limited() -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(
+        max_body_bytes=4096, max_n=50, max_messages=3, max_batch=2, max_delay=1.0
+    )
+    async with client_for(settings) as client:
+        yield client
+
+
+@pytest.fixture
+async def locked() -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(Settings(api_key=SecretStr(KEY))) as client:
+        yield client
+
+
+def assert_422(response: httpx.Response, *words: str) -> None:
+    assert response.status_code == 422, response.text
+    text = response.text
+    assert all(word in text for word in words), text
+
+
+# --- Bad input ---------------------------------------------------------------
+
+MESSAGE_ERROR = "each message must be an object with a 'type'"
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"input": [{"role": "user", "content": "hi"}]}, [MESSAGE_ERROR]),
+        ({"input": [1, 2]}, [MESSAGE_ERROR]),
+        ({"input": ["hi"]}, [MESSAGE_ERROR]),
+        ({"input": {"messages": [{"content": "no type"}]}}, [MESSAGE_ERROR]),
+        ({"input": None}, ["input"]),
+        ({"input": 5}, ["input"]),
+        ({}, ["input", "missing"]),
+        ([1, 2], ["must be a JSON object"]),
+        ({"input": "hi", "config": "x"}, ["config"]),
+        ({"input": "hi", "config": {"confgurable": {"n": 1}}}, ["unknown config"]),
+        ({"input": "hi", "config": {"configurable": {"n": "three"}}}, ["n"]),
+    ],
+)
+@pytest.mark.parametrize("path", ["/echo/invoke", "/echo/stream"])
+async def test_malformed_bodies_are_422_saying_what_is_wrong(
+    client: httpx.AsyncClient, path: str, body: Any, words: list[str]
+) -> None:
+    assert_422(await client.post(path, json=body), *words)
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (b'{"input": "hel', ["not valid UTF-8 JSON"]),
+        (b'{"input": "\xff\xfe"}', ["not valid UTF-8 JSON", "utf-8"]),
+        (b"[" * 100_000, ["nested too deeply"]),
+        (b"", ["not valid UTF-8 JSON"]),
+    ],
+)
+async def test_unparseable_bodies_are_422(
+    client: httpx.AsyncClient, raw: bytes, words: list[str]
+) -> None:
+    response = await client.post(
+        "/echo/invoke", content=raw, headers={"content-type": "application/json"}
+    )
+    assert_422(response, *words)
+
+
+async def test_deeply_nested_content_is_422(client: httpx.AsyncClient) -> None:
+    nested: Any = "x"
+    for _ in range(100):
+        nested = {"a": nested}
+    message = {"type": "human", "content": [{"type": "text", "text": "x", "n": nested}]}
+    assert_422(
+        await client.post("/echo/invoke", json={"input": [message]}), "nested deeper"
+    )
+
+
+async def test_unknown_configurable_keys_pass_for_langgraph(
+    client: httpx.AsyncClient,
+) -> None:
+    # RemoteRunnable forwards LangGraph's own configurable keys (thread_id, ...).
+    body = {"input": "hi", "config": {"configurable": {"thread_id": "t", "n": 1}}}
+    response = await client.post("/echo/invoke", json=body)
+    assert response.status_code == 200
+    assert response.json()["output"]["content"] == "h"
+
+
+@pytest.mark.parametrize("inputs", [[], "hi", None])
+async def test_empty_or_wrong_batch_is_422(
+    client: httpx.AsyncClient, inputs: Any
+) -> None:
+    assert_422(
+        await client.post("/echo/batch", json={"inputs": inputs}), "non-empty list"
+    )
+
+
+# --- Limits ------------------------------------------------------------------
+
+
+async def test_body_over_the_limit_is_413_before_reading(
+    limited: httpx.AsyncClient,
+) -> None:
+    response = await limited.post("/echo/invoke", json={"input": "x" * 5000})
+    assert response.status_code == 413
+    assert "at most 4096" in response.json()["detail"]
+
+
+async def test_streamed_body_over_the_limit_is_413(limited: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"input": "'
+        for _ in range(10):
+            yield b"x" * 1000
+        yield b'"}'
+
+    response = await limited.post(
+        "/echo/invoke", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert "at most 4096" in response.json()["detail"]
+
+
+async def test_invalid_content_length_is_400(limited: httpx.AsyncClient) -> None:
+    response = await limited.post(
+        "/echo/invoke",
+        content=b'{"input": "x"}',
+        headers={"content-type": "application/json", "content-length": "abc"},
+    )
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "words"),
+    [
+        ("/echo/batch", {"inputs": ["a", "b", "c"]}, ["at most 2 inputs"]),
+        (
+            "/echo/invoke",
+            {"input": [{"type": "human", "content": "x"}] * 4},
+            ["at most 3 messages"],
+        ),
+        (
+            "/chat/invoke",
+            {"input": {"messages": [{"type": "human", "content": "x"}] * 4}},
+            ["at most 3 messages"],
+        ),
+        (
+            "/echo/invoke",
+            {"input": "x", "config": {"configurable": {"n": 51}}},
+            ["n is limited to 50"],
+        ),
+        (
+            "/echo/stream",
+            {"input": "x", "config": {"configurable": {"token_delay": 2}}},
+            ["token_delay is limited to 1.0"],
+        ),
+        (
+            "/echo/batch",
+            {"inputs": ["x"], "config": [{"configurable": {"first_token_delay": 5}}]},
+            ["first_token_delay is limited"],
+        ),
+    ],
+)
+async def test_requests_over_a_limit_are_refused_before_any_work(
+    limited: httpx.AsyncClient, path: str, body: dict, words: list[str]
+) -> None:
+    before = (await limited.get("/stats")).json()["started"]
+    assert_422(await limited.post(path, json=body), *words)
+    assert (await limited.get("/stats")).json()["started"] == before
+
+
+async def test_requests_within_the_limits_work(limited: httpx.AsyncClient) -> None:
+    body = {"inputs": ["ab", "cd"], "config": {"configurable": {"n": 50}}}
+    response = await limited.post("/echo/batch", json=body)
+    assert [o["content"] for o in response.json()["output"]] == ["ab", "cd"]
+
+
+# --- Authentication ----------------------------------------------------------
+
+MODEL_ROUTES = [
+    ("POST", "/echo/invoke", {"input": "hi"}),
+    ("POST", "/echo/stream", {"input": "hi"}),
+    ("POST", "/echo/batch", {"inputs": ["hi"]}),
+    (
+        "POST",
+        "/chat/invoke",
+        {"input": {"messages": [{"type": "human", "content": "h"}]}},
+    ),
+    ("GET", "/echo/input_schema", None),
+    ("GET", "/echo/config_schema", None),
+    ("GET", "/echo/playground/", None),
+    ("GET", "/chat/playground/", None),
+    ("GET", "/stats", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), MODEL_ROUTES)
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"X-API-Key": KEY[:-1]},
+        {"Authorization": f"Basic {base64.b64encode(b'me:nope').decode()}"},
+        {"Authorization": KEY},
+    ],
+    ids=["none", "wrong-bearer", "wrong-x-api-key", "wrong-basic", "no-scheme"],
+)
+async def test_routes_refuse_a_missing_or_wrong_key(
+    locked: httpx.AsyncClient, method: str, path: str, body: Any, headers: dict
+) -> None:
+    response = await locked.request(method, path, json=body, headers=headers)
+    assert response.status_code == 401
+    assert "API key" in response.json()["detail"]
+    assert response.headers["www-authenticate"].startswith("Basic")
+    assert KEY not in response.text
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": f"Bearer {KEY}"},
+        {"X-API-Key": KEY},
+        {"Authorization": "Basic " + base64.b64encode(f"u:{KEY}".encode()).decode()},
+    ],
+    ids=["bearer", "x-api-key", "basic"],
+)
+@pytest.mark.parametrize(("method", "path", "body"), MODEL_ROUTES)
+async def test_routes_admit_the_key(
+    locked: httpx.AsyncClient, method: str, path: str, body: Any, headers: dict
+) -> None:
+    response = await locked.request(method, path, json=body, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("path", ["/health", "/", "/docs", "/openapi.json"])
+async def test_health_index_and_docs_stay_open(
+    locked: httpx.AsyncClient, path: str
+) -> None:
+    assert (await locked.get(path)).status_code == 200
+
+
+def test_the_key_never_shows_in_settings() -> None:
+    settings = Settings(api_key=SecretStr(KEY))
+    assert KEY not in repr(settings)
+    assert KEY not in str(settings)
+
+
+async def test_the_key_never_reaches_logs_or_errors(
+    locked: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await locked.post("/echo/invoke", json={"input": "hi"})
+    body = {"input": "hi", "config": {"configurable": {"fail_after_chunks": 0}}}
+    failed = await locked.post("/echo/invoke", json=body, headers={"X-API-Key": KEY})
+    assert failed.status_code == 500
+    assert KEY not in failed.text
+    assert KEY not in caplog.text
+
+
+# --- Errors that help --------------------------------------------------------
+
+
+async def test_model_error_is_a_json_500_with_type_and_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR)
+    body = {"input": "hello", "config": {"configurable": {"fail_after_chunks": 0}}}
+    async with client_for(Settings()) as client:
+        response = await client.post("/echo/invoke", json=body)
+    assert response.status_code == 500
+    assert response.json() == {
+        "detail": "injected failure after 0 chunks (limit 0)",
+        "type": "EchoFaultError",
+    }
+    assert "Traceback" not in response.text
+    assert "Traceback" in caplog.text  # the operator still gets it
+
+
+async def test_mid_stream_error_is_an_sse_error_event_after_the_chunks() -> None:
+    body = {"input": "hello", "config": {"configurable": {"fail_after_chunks": 3}}}
+    async with client_for(Settings()) as client:
+        response = await client.post("/echo/stream", json=body)
+    events = parse_sse(response.text)
+    assert [e.event for e in events] == ["metadata", "data", "data", "data", "error"]
+    assert [e.data["content"] for e in events if e.event == "data"] == ["h", "e", "l"]
+    assert events[-1].data["status_code"] == 500
+
+
+async def test_stats_count_runs_and_tokens(client: httpx.AsyncClient) -> None:
+    before = (await client.get("/stats")).json()
+    await client.post("/echo/stream", json={"input": "abc"})
+    await client.post("/echo/invoke", json={"input": "abc"})
+    after = (await client.get("/stats")).json()
+    assert after["started"] - before["started"] == 2
+    assert after["finished"] - before["finished"] == 2
+    assert after["tokens"] - before["tokens"] == 3  # streamed tokens only
+    assert after["active"] == 0
