@@ -30,6 +30,7 @@ from echo_model.guards import (
     json_error_reply,
     require_api_key,
 )
+from echo_model.openapi import document_event_streams
 from echo_model.request_config import config_validator
 from echo_model.runnables import chat_chain, configurable_model
 from echo_model.stats import StatsHandler
@@ -219,26 +220,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     secrets = [settings.api_key] if settings.api_key else []
     app.add_exception_handler(Exception, json_error_reply(secrets))
     guards = [Depends(require_api_key(key)) for key in secrets]
-    model_guards = [*guards, Depends(check_request_body(limits))]
 
     stats = StatsHandler()
     model = configurable_model(**settings.model_defaults(), callbacks=[stats])
+    chat = chat_chain(model)
     check_config = config_validator(model, limits)
     add_routes(
         app,
         model,
         path="/echo",
         per_req_config_modifier=check_config,
-        dependencies=model_guards,
+        dependencies=[*guards, Depends(check_request_body(limits, model.input_schema))],
     )
     add_routes(
         app,
-        chat_chain(model),
+        chat,
         path="/chat",
         playground_type="chat",
         per_req_config_modifier=check_config,
-        dependencies=model_guards,
+        dependencies=[*guards, Depends(check_request_body(limits, chat.input_schema))],
     )
+
+    document_event_streams(app)
 
     @app.get("/stats", tags=["meta"], dependencies=guards)
     async def run_stats() -> dict[str, int]:

@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 from langchain_core.runnables import RunnableConfig
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("echo_model.server")
@@ -99,13 +99,16 @@ def _presented_key(request: Request) -> bytes | None:
     return None
 
 
-def check_request_body(limits: Limits) -> Dependency:
+def check_request_body(limits: Limits, input_schema: type[BaseModel]) -> Dependency:
     """Return a dependency refusing bodies LangServe would choke on.
 
     LangServe answers some malformed bodies with a bare 500 (a message list
-    item without a ``type``, bytes that are not UTF-8, deep nesting) and
-    accepts batches of any size. This parses the body once (LangServe reuses
-    the parsed value) and checks its shape and size against ``limits``.
+    item without a ``type``, a message whose fields make LangChain's message
+    classes raise, ``"config": null``, bytes that are not UTF-8, deep nesting)
+    and accepts batches of any size. This parses the body once (LangServe
+    reuses the parsed value) and checks its shape and size against ``limits``;
+    message inputs are also checked against ``input_schema``, the served
+    runnable's, so that their errors are reported as such.
     """
 
     async def check_body(request: Request) -> None:
@@ -119,34 +122,55 @@ def check_request_body(limits: Limits) -> Dependency:
             _refuse("body", f"the body is not valid UTF-8 JSON: {error}")
         if not isinstance(body, dict):
             _refuse("body", "the body must be a JSON object")
-        config = body.get("config")
-        for one in config if isinstance(config, list) else [config]:
-            if isinstance(one, dict) and (unknown := set(one) - CONFIG_KEYS):
-                _refuse(
-                    ("body", "config"),
-                    f"unknown config keys {sorted(unknown)}; known:"
-                    f" {sorted(CONFIG_KEYS)}",
-                )
+        batch = request.url.path.rstrip("/").endswith("/batch")
+        if "config" in body:
+            _check_config(body["config"], batch=batch)
         if _depth(body) > limits.max_json_depth:
             _refuse("body", f"the JSON is nested deeper than {limits.max_json_depth}")
-        if request.url.path.rstrip("/").endswith("/batch"):
+        if batch:
             inputs = body.get("inputs")
             if not isinstance(inputs, list) or not inputs:
                 _refuse("inputs", "'inputs' must be a non-empty list")
             if len(inputs) > limits.max_batch:
                 _refuse("inputs", f"a batch holds at most {limits.max_batch} inputs")
+            configs = body.get("config")
+            if isinstance(configs, list) and len(configs) != len(inputs):
+                _refuse(
+                    ("body", "config"),
+                    f"{len(configs)} configs for {len(inputs)} inputs: send one"
+                    " config for all, or one per input",
+                )
             for index, value in enumerate(inputs):
-                _check_input(value, ("body", "inputs", index), limits)
+                _check_input(value, ("body", "inputs", index), limits, input_schema)
         elif "input" in body:
-            _check_input(body["input"], ("body", "input"), limits)
+            _check_input(body["input"], ("body", "input"), limits, input_schema)
 
     return check_body
 
 
-def _check_input(value: Any, loc: tuple[Any, ...], limits: Limits) -> None:
+def _check_config(config: Any, *, batch: bool) -> None:
+    if batch and isinstance(config, list):
+        configs = config
+    elif isinstance(config, dict):
+        configs = [config]
+    else:
+        _refuse(("body", "config"), "'config' must be an object")
+    for one in configs:
+        if not isinstance(one, dict):
+            _refuse(("body", "config"), "each config must be an object")
+        if unknown := set(one) - CONFIG_KEYS:
+            _refuse(
+                ("body", "config"),
+                f"unknown config keys {sorted(unknown)}; known: {sorted(CONFIG_KEYS)}",
+            )
+
+
+def _check_input(
+    value: Any, loc: tuple[Any, ...], limits: Limits, input_schema: type[BaseModel]
+) -> None:
     messages = value.get("messages") if isinstance(value, dict) else value
     if not isinstance(messages, list):
-        return
+        return  # a string or a prompt value: LangServe's own checks suffice
     if len(messages) > limits.max_messages:
         _refuse(loc, f"an input holds at most {limits.max_messages} messages")
     for index, message in enumerate(messages):
@@ -156,6 +180,13 @@ def _check_input(value: Any, loc: tuple[Any, ...], limits: Limits) -> None:
                 "each message must be an object with a 'type' (human, ai,"
                 " system, tool) and 'content'",
             )
+    try:
+        input_schema.model_validate(value)
+    except ValidationError:
+        pass  # LangServe reports these itself, field by field
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        # LangChain's message classes raise these for some field values.
+        _refuse(loc, f"invalid message: {type(error).__name__}: {error}")
 
 
 def _depth(value: Any) -> int:

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from benchmarks import soak
 from benchmarks.guide_model import GuideEchoModel
 from benchmarks.load import concurrent_streams, held_streams_rss, wrk_invoke
 from benchmarks.processes import Server
@@ -41,6 +42,14 @@ def test_sse_client_sees_every_chunk_of_every_stream(server: Server) -> None:
 def test_held_streams_are_open_when_sampled(server: Server) -> None:
     body = {"input": "x", "config": {"configurable": {"first_token_delay": 0.5}}}
     assert held_streams_rss(server, "/echo/stream", body, 2, 0.1) > 0
+
+
+def test_soak_short_variant() -> None:
+    # The CI variant of `python -m benchmarks.soak` (64 streams for 30 s).
+    result = soak.run(seconds=4, streams=8)
+    assert result.errors == 0
+    assert result.completed >= 8
+    assert result.growth_mib <= 10
 
 
 def test_the_peer_model_has_the_guide_s_flaws() -> None:

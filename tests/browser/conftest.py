@@ -94,7 +94,11 @@ def _is_loopback(url: str) -> bool:
 
 @pytest.fixture
 def page(browser, request: pytest.FixtureRequest) -> Iterator:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    # A test may ask for a login: @pytest.mark.parametrize("credentials", ...).
+    credentials = getattr(request, "param", None)
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, http_credentials=credentials
+    )
     page = context.new_page()
     problems = PageProblems()
     page.on("pageerror", lambda error: problems.errors.append(str(error)))

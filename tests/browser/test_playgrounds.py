@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from tests.browser.conftest import save_screenshot
-from tests.live_server import LiveServer
+from tests.live_server import LiveServer, run_server
 
 OUTPUT = "xpath=//*[normalize-space(text())='Output']/following-sibling::*[1]"
 
@@ -22,6 +23,13 @@ def type_message(page, text: str) -> None:
         has_not_text="Share"
     ).last.click()  # the "+" of the MESSAGES list
     page.locator("textarea").last.fill(text)
+
+
+def settle(page) -> None:
+    # A changed configuration makes the page refetch its input schema and
+    # redraw the input form, clearing it: configure first, settle, then type.
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(200)
 
 
 def start_and_wait(page, expected: str, timeout: float = 10_000) -> None:
@@ -48,17 +56,19 @@ def test_default_playground_streams_the_echo(page, live_server: LiveServer) -> N
 
 def test_changing_n_changes_the_output(page, live_server: LiveServer) -> None:
     open_playground(page, live_server, "/echo/playground/")
-    type_message(page, "hello playground")
     page.get_by_role("spinbutton", name="n", exact=True).fill("5")
+    settle(page)
+    type_message(page, "hello playground")
     start_and_wait(page, "hello")
     assert output_text(page) == "hello"
 
 
 def test_stop_sequence_from_the_configure_box(page, live_server: LiveServer) -> None:
     open_playground(page, live_server, "/echo/playground/")
-    type_message(page, "one. two.")
     page.get_by_role("button", name="Add to stop button").click()
     page.locator("fieldset textarea").first.fill(".")
+    settle(page)
+    type_message(page, "one. two.")
     start_and_wait(page, "one.")
     assert output_text(page) == "one."
 
@@ -68,8 +78,9 @@ def test_token_delay_shows_the_stream_as_it_comes(
 ) -> None:
     text = "streaming slowly"
     open_playground(page, live_server, "/echo/playground/")
-    type_message(page, text)
     page.get_by_role("spinbutton", name="token_delay", exact=True).fill("0.04")
+    settle(page)
+    type_message(page, text)
     page.get_by_role("button", name="Start").click()
     seen: list[str] = []
     deadline = time.monotonic() + 10
@@ -116,3 +127,23 @@ def test_chat_playground_holds_a_conversation(page, live_server: LiveServer) -> 
 def test_other_pages_load_cleanly(page, live_server: LiveServer, path: str) -> None:
     page.goto(live_server.url + path, wait_until="networkidle")
     assert page.title() or page.locator("body").inner_text()
+
+
+@pytest.fixture(scope="module")
+def locked_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    env = {"ECHO_API_KEY": "browser-test-key"}
+    with run_server(tmp_path_factory.mktemp("locked"), env=env) as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    "page", [{"username": "me", "password": "browser-test-key"}], indirect=True
+)
+def test_playground_behind_a_key_works_after_the_browser_login(
+    page, locked_server: LiveServer
+) -> None:
+    # The browser answers the server's Basic challenge with the key as password.
+    open_playground(page, locked_server, "/echo/playground/")
+    type_message(page, "hello with a key")
+    start_and_wait(page, "hello with a key")
+    assert output_text(page) == "hello with a key"
