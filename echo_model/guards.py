@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -168,22 +169,30 @@ def _check_config(config: Any, *, batch: bool) -> None:
 def _check_input(
     value: Any, loc: tuple[Any, ...], limits: Limits, input_schema: type[BaseModel]
 ) -> None:
+    if isinstance(value, str):
+        return  # the common case, and always valid for a chat model
     messages = value.get("messages") if isinstance(value, dict) else value
-    if not isinstance(messages, list):
-        return  # a string or a prompt value: LangServe's own checks suffice
-    if len(messages) > limits.max_messages:
-        _refuse(loc, f"an input holds at most {limits.max_messages} messages")
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            _refuse(
-                (*loc, index),
-                "each message must be an object with a 'type' (human, ai,"
-                " system, tool) and 'content'",
-            )
+    if isinstance(messages, list):
+        if len(messages) > limits.max_messages:
+            _refuse(loc, f"an input holds at most {limits.max_messages} messages")
+        for index, item in enumerate(messages):
+            if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+                _refuse(
+                    (*loc, index),
+                    "each message must be an object with a 'type' (human, ai,"
+                    " system, tool) and 'content'",
+                )
     try:
         input_schema.model_validate(value)
-    except ValidationError:
-        pass  # LangServe reports these itself, field by field
+    except ValidationError as error:
+        # LangServe would report these itself on most endpoints, but on /batch
+        # they escape as a 500.
+        raise RequestValidationError(
+            [
+                {**e, "loc": (*loc, *e["loc"])}
+                for e in error.errors(include_url=False, include_context=False)
+            ]
+        ) from None
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         # LangChain's message classes raise these for some field values.
         _refuse(loc, f"invalid message: {type(error).__name__}: {error}")
