@@ -267,6 +267,42 @@ class BodySizeLimit:
         )
 
 
+class EndStreamsCleanly:
+    """ASGI middleware: a response that fails after it started still ends cleanly.
+
+    LangServe sends an SSE ``error`` event when a run fails mid-stream, then
+    re-raises, and the server would drop the connection mid-response (curl
+    exits 18, "transfer closed with outstanding read data"). This logs the
+    error and closes the response properly instead. Errors before the response
+    started go on to the JSON 500 handler.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app; end a started response cleanly if the app then fails."""
+        started = finished = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started, finished
+            if message["type"] == "http.response.start":
+                started = True
+            elif message["type"] == "http.response.body":
+                finished = not message.get("more_body", False)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        except Exception:
+            if scope["type"] != "http" or not started:
+                raise
+            path = scope.get("path")
+            logger.exception("run failed after its response started: %s", path)
+            if not finished:
+                await send({"type": "http.response.body", "body": b""})
+
+
 def json_error_reply(secrets: list[SecretStr]) -> Callable[..., Awaitable[Any]]:
     """Return an exception handler replying 500 with the error's type and message.
 
