@@ -196,7 +196,7 @@ def _fmt(value: object, spec: str = ".0f") -> str:
 
 def print_report(m: dict[str, Measured], results: list[Check], streams: int) -> None:
     """Print the side-by-side table and the target checks."""
-    bare_rps = m["bare"].invoke.requests_per_second
+    bare_rps = m["bare"].invoke.requests_per_second if "bare" in m else None
     columns = [
         ("server", 15, "s"),
         ("req/s", 7, ".0f"),
@@ -221,7 +221,7 @@ def print_report(m: dict[str, Measured], results: list[Check], streams: int) -> 
         values = [
             name,
             r.invoke.requests_per_second,
-            r.invoke.requests_per_second / bare_rps,
+            bare_rps and r.invoke.requests_per_second / bare_rps,
             r.invoke.p50_ms,
             r.invoke.p99_ms,
             r.invoke.loadgen_cpu,
