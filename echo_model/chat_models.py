@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
 )
-from langchain_core.language_models import BaseChatModel, LangSmithParams
+from langchain_core.language_models import (
+    BaseChatModel,
+    LangSmithParams,
+    LanguageModelInput,
+)
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
+from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
-from pydantic import ConfigDict, Field, SecretStr
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from echo_model.echo import Echo, echo
+from echo_model.echo import Echo, echo, json_echo, message_text, tool_call_echo
+from echo_model.structured import structured_output
+from echo_model.tools import BoundTool, PlannedCall, plan_tool_calls
 
 DEFAULT_MODEL_NAME = "echo"
 
@@ -146,11 +158,20 @@ class EchoChatModel(BaseChatModel):
     """Simulated latency in seconds between consecutive characters."""
 
     fail_after_chunks: int | None = Field(default=None, ge=0, strict=True)
-    """Fault injection: when set, every call fails with ``EchoFaultError``.
+    """Fault injection: when set, calls fail with ``EchoFaultError``.
 
-    A stream fails after sending this many characters (or before its final chunk
-    if the reply is shorter); ``invoke`` fails outright.
+    A stream fails after sending this many chunks (or before its final chunk if
+    the reply is shorter); ``invoke`` fails outright. Every call fails, unless
+    ``error_rate`` is set.
     """
+
+    error_rate: float | None = Field(default=None, ge=0, le=1)
+    """Fault injection: the share of calls that fail (after ``fail_after_chunks``
+    chunks, default 0). With ``seed`` the draw depends only on the seed and the
+    conversation, so the same input fails, or not, every time."""
+
+    seed: int | None = None
+    """Seed for ``error_rate``; without one each call draws at random."""
 
     streaming: bool | None = None
     """``True``: invoke streams internally; ``False``: never stream; ``None``: as asked.
@@ -180,6 +201,8 @@ class EchoChatModel(BaseChatModel):
             "first_token_delay": self.first_token_delay,
             "token_delay": self.token_delay,
             "fail_after_chunks": self.fail_after_chunks,
+            "error_rate": self.error_rate,
+            "seed": self.seed,
         }
 
     @property
@@ -209,6 +232,60 @@ class EchoChatModel(BaseChatModel):
             params["ls_stop"] = stop
         return params
 
+    # --- Tools and structured output ----------------------------------------------
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable | BaseTool],
+        *,
+        tool_choice: str | bool | dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools; see ``echo_model.tools`` for when and how they are called.
+
+        Args:
+            tools: Tools in any form LangChain accepts (``@tool`` functions,
+                pydantic models, functions, JSON schemas, OpenAI tool dicts).
+            tool_choice: ``"auto"`` (default), ``"any"``/``"required"``/``True``
+                to force a call, a tool's name to force that tool, or
+                ``"none"``.
+            **kwargs: Passed on to ``bind``.
+        """
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return super().bind(tools=formatted, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        method: Literal["function_calling", "json_schema", "json_mode"] = (
+            "function_calling"
+        ),
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+        """Return a runnable giving objects of ``schema``, derived from the input.
+
+        Args:
+            schema: A pydantic model, a TypedDict or a JSON schema.
+            method: ``"function_calling"`` forces a tool call whose arguments are
+                derived from the schema; ``"json_schema"`` replies with JSON
+                derived from the schema; ``"json_mode"`` replies with the JSON
+                object the message holds if it holds one, else derived JSON.
+            include_raw: Also return the raw message and any parsing error.
+            strict: Accepted for interface compatibility.
+            **kwargs: Not supported.
+        """
+        if kwargs:
+            msg = f"Received unsupported arguments {kwargs}"
+            raise ValueError(msg)
+        return structured_output(
+            self, schema, method=method, include_raw=include_raw, strict=strict
+        )
+
     # --- The four LangChain hooks -------------------------------------------------
 
     def _generate(
@@ -218,11 +295,11 @@ class EchoChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        reply = self._echo(messages, stop, kwargs)
-        self._fail_if_due(0, done=True)
-        if delay := self._total_delay(reply):
+        plan = self._plan(messages, stop, kwargs)
+        self._fail_if_due(plan, 0, done=True)
+        if delay := self._total_delay(plan.echo):
             time.sleep(delay)
-        return self._result(reply, self._model_name(kwargs))
+        return self._result(plan, self._model_name(kwargs))
 
     async def _agenerate(
         self,
@@ -231,11 +308,11 @@ class EchoChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        reply = self._echo(messages, stop, kwargs)
-        self._fail_if_due(0, done=True)
-        if delay := self._total_delay(reply):
+        plan = self._plan(messages, stop, kwargs)
+        self._fail_if_due(plan, 0, done=True)
+        if delay := self._total_delay(plan.echo):
             await asyncio.sleep(delay)
-        return self._result(reply, self._model_name(kwargs))
+        return self._result(plan, self._model_name(kwargs))
 
     def _stream(
         self,
@@ -246,16 +323,16 @@ class EchoChatModel(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         # BaseChatModel reports each chunk to run_manager itself; doing it here too
         # (as LangChain's guide does) would fire every on_llm_new_token twice.
-        reply = self._echo(messages, stop, kwargs)
-        for index, char in enumerate(reply.text):
-            self._fail_if_due(index)
-            if delay := self._delay_before(index):
+        plan = self._plan(messages, stop, kwargs)
+        for sent, chunk in enumerate(self._chunks(plan)):
+            self._fail_if_due(plan, sent)
+            if delay := self._delay_before(sent):
                 time.sleep(delay)
-            yield ChatGenerationChunk(message=AIMessageChunk(content=char))
-        self._fail_if_due(reply.output_tokens, done=True)
-        if not reply.text and (delay := self._delay_before(0)):
+            yield chunk
+        self._fail_if_due(plan, plan.chunk_count, done=True)
+        if not plan.chunk_count and (delay := self._delay_before(0)):
             time.sleep(delay)
-        yield self._final_chunk(reply, self._model_name(kwargs))
+        yield self._final_chunk(plan, self._model_name(kwargs))
 
     async def _astream(
         self,
@@ -264,41 +341,65 @@ class EchoChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        reply = self._echo(messages, stop, kwargs)
-        for index, char in enumerate(reply.text):
-            self._fail_if_due(index)
-            if delay := self._delay_before(index):
+        plan = self._plan(messages, stop, kwargs)
+        for sent, chunk in enumerate(self._chunks(plan)):
+            self._fail_if_due(plan, sent)
+            if delay := self._delay_before(sent):
                 await asyncio.sleep(delay)
-            yield ChatGenerationChunk(message=AIMessageChunk(content=char))
-        self._fail_if_due(reply.output_tokens, done=True)
-        if not reply.text and (delay := self._delay_before(0)):
+            yield chunk
+        self._fail_if_due(plan, plan.chunk_count, done=True)
+        if not plan.chunk_count and (delay := self._delay_before(0)):
             await asyncio.sleep(delay)
-        yield self._final_chunk(reply, self._model_name(kwargs))
+        yield self._final_chunk(plan, self._model_name(kwargs))
 
     # --- Helpers shared by the hooks -----------------------------------------------
 
-    def _echo(
+    def _plan(
         self,
         messages: list[BaseMessage],
         stop: list[str] | None,
         kwargs: dict[str, Any],
-    ) -> Echo:
-        limit = _non_negative_int(kwargs, "n", self.n)
-        max_tokens = _non_negative_int(kwargs, "max_tokens", self.max_tokens)
-        if max_tokens is not None:
-            limit = min(limit, max_tokens)
-        stop_sequences = stop if stop is not None else (self.stop or [])
-        return echo(messages, limit=limit, stop=stop_sequences)
+    ) -> _Plan:
+        tools = [BoundTool.from_openai(t) for t in kwargs.get("tools") or []]
+        text = message_text(messages[-1]) if messages else ""
+        calls = plan_tool_calls(
+            messages, tools, kwargs.get("tool_choice", "auto"), text
+        )
+        if calls:
+            reply = tool_call_echo(messages, calls)
+        elif isinstance(response_format := kwargs.get("response_format"), dict):
+            reply = json_echo(messages, response_format, text)
+        else:
+            limit = _non_negative_int(kwargs, "n", self.n)
+            max_tokens = _non_negative_int(kwargs, "max_tokens", self.max_tokens)
+            if max_tokens is not None:
+                limit = min(limit, max_tokens)
+            stop_sequences = stop if stop is not None else (self.stop or [])
+            reply = echo(messages, limit=limit, stop=stop_sequences)
+        return _Plan(echo=reply, tool_calls=calls, fail_at=self._fault(text, messages))
 
-    def _fail_if_due(self, chunks_sent: int, *, done: bool = False) -> None:
-        """Raise the injected failure, if one is set and due.
+    def _fault(self, text: str, messages: list[BaseMessage]) -> int | None:
+        """Decide once per call whether, and after how many chunks, it fails."""
+        if self.error_rate is None:
+            return self.fail_after_chunks
+        if self.seed is None:
+            draw = random.random()  # noqa: S311 - fault injection, not security
+        else:
+            # Seeded by the conversation: the same input fails, or not, every time.
+            draw = random.Random(f"{self.seed}:{len(messages)}:{text}").random()  # noqa: S311
+        return (self.fail_after_chunks or 0) if draw < self.error_rate else None
 
-        Streams call this before each character with the number already sent,
-        and with ``done=True`` before the final chunk; invoke calls it with
-        ``done=True``. So a stream fails after ``min(fail_after_chunks,
-        len(reply))`` characters and never sends its final chunk.
+    def _fail_if_due(
+        self, plan: _Plan, chunks_sent: int, *, done: bool = False
+    ) -> None:
+        """Raise the injected failure, if this call has one and it is due.
+
+        Streams call this before each chunk with the number already sent, and
+        with ``done=True`` before the final chunk; invoke calls it with
+        ``done=True``. So a failing stream stops after ``min(fail_after_chunks,
+        chunks in the reply)`` chunks and never sends its final chunk.
         """
-        limit = self.fail_after_chunks
+        limit = plan.fail_at
         if limit is not None and (done or chunks_sent >= limit):
             msg = f"injected failure after {chunks_sent} chunks (limit {limit})"
             raise EchoFaultError(msg)
@@ -316,12 +417,35 @@ class EchoChatModel(BaseChatModel):
         )
 
     @staticmethod
-    def _metadata(reply: Echo, model_name: str) -> dict[str, Any]:
-        return {
+    def _chunks(plan: _Plan) -> Iterator[ChatGenerationChunk]:
+        """The reply's chunks before the final one: a character or a tool call each."""
+        for index, call in enumerate(plan.tool_calls):
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content="",
+                    tool_call_chunks=[
+                        tool_call_chunk(
+                            name=call.name, args=call.raw_args, id=call.id, index=index
+                        )
+                    ],
+                )
+            )
+        if not plan.tool_calls:
+            for char in plan.echo.text:
+                yield ChatGenerationChunk(message=AIMessageChunk(content=char))
+
+    @staticmethod
+    def _metadata(plan: _Plan, model_name: str) -> dict[str, Any]:
+        metadata = {
             "model_name": model_name,
-            "finish_reason": reply.finish_reason,
-            "stop_sequence": reply.stop_sequence,
+            "finish_reason": plan.echo.finish_reason,
+            "stop_sequence": plan.echo.stop_sequence,
         }
+        # Why calls are invalid, by id: a stream's aggregate cannot carry it
+        # in invalid_tool_calls (LangChain rebuilds those from the chunks).
+        if errors := {c.id: c.error for c in plan.tool_calls if c.error}:
+            metadata["tool_call_errors"] = errors
+        return metadata
 
     @staticmethod
     def _usage(reply: Echo) -> UsageMetadata:
@@ -331,23 +455,44 @@ class EchoChatModel(BaseChatModel):
             total_tokens=reply.input_tokens + reply.output_tokens,
         )
 
-    def _result(self, reply: Echo, model_name: str) -> ChatResult:
+    def _result(self, plan: _Plan, model_name: str) -> ChatResult:
+        valid = [c for c in plan.tool_calls if c.error is None]
+        invalid = [c for c in plan.tool_calls if c.error is not None]
         message = AIMessage(
-            content=reply.text,
-            response_metadata=self._metadata(reply, model_name),
-            usage_metadata=self._usage(reply),
+            content=plan.echo.text,
+            tool_calls=[tool_call(name=c.name, args=c.args, id=c.id) for c in valid],
+            invalid_tool_calls=[
+                invalid_tool_call(name=c.name, args=c.raw_args, id=c.id, error=c.error)
+                for c in invalid
+            ],
+            response_metadata=self._metadata(plan, model_name),
+            usage_metadata=self._usage(plan.echo),
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
-    def _final_chunk(self, reply: Echo, model_name: str) -> ChatGenerationChunk:
+    def _final_chunk(self, plan: _Plan, model_name: str) -> ChatGenerationChunk:
         return ChatGenerationChunk(
             message=AIMessageChunk(
                 content="",
                 chunk_position="last",
-                response_metadata=self._metadata(reply, model_name),
-                usage_metadata=self._usage(reply),
+                response_metadata=self._metadata(plan, model_name),
+                usage_metadata=self._usage(plan.echo),
             )
         )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one call will do: its reply, its tool calls and its injected fault."""
+
+    echo: Echo
+    tool_calls: list[PlannedCall]
+    fail_at: int | None
+
+    @property
+    def chunk_count(self) -> int:
+        """Chunks before the final one: one per tool call, else per character."""
+        return len(self.tool_calls) or len(self.echo.text)
 
 
 def _non_negative_int(kwargs: dict[str, Any], key: str, default: Any) -> Any:

@@ -4,17 +4,39 @@ Pure functions with no LangChain run machinery, so the rules are easy to read,
 test and reuse. A *token* for this model is one Unicode code point (one Python
 ``str`` character): the reply streams one token per chunk and usage counts the
 same unit.
+
+What is echoed is a message's *text*: its string content, or its content
+blocks in order, where a text block gives its text and a media block (image,
+audio, video, file/PDF, in LangChain's, OpenAI's or Anthropic's form) gives a
+marker saying what it was: ``[image image/png, 68 bytes]`` for inline (base64)
+data, ``[image https://example.com/cat.png]`` for a URL, ``[file id file-1]``
+for a provider file id. Other blocks (reasoning, tool calls) give nothing.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.messages import BaseMessage
 
-FinishReason = Literal["stop", "length"]
+from echo_model.tools import derive_args
+
+if TYPE_CHECKING:
+    from echo_model.tools import PlannedCall
+
+FinishReason = Literal["stop", "length", "tool_calls"]
+MEDIA_KINDS = {
+    "image": "image",
+    "image_url": "image",
+    "audio": "audio",
+    "input_audio": "audio",
+    "video": "video",
+    "file": "file",
+    "document": "file",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,29 +46,69 @@ class Echo:
     Attributes:
         text: The reply text.
         finish_reason: ``"length"`` when the character limit cut the reply short,
-            otherwise ``"stop"`` (a stop sequence ended it, or the whole text
-            was echoed), as in OpenAI's API.
+            ``"tool_calls"`` when the reply is tool calls, otherwise ``"stop"``
+            (a stop sequence ended it, or the whole text was echoed), as in
+            OpenAI's API.
         stop_sequence: The stop sequence that ended the reply, if one did.
         input_tokens: Characters of text across all input messages.
+        tool_call_tokens: Characters of the tool calls' names and JSON arguments.
     """
 
     text: str
     finish_reason: FinishReason
     stop_sequence: str | None
     input_tokens: int
+    tool_call_tokens: int = 0
 
     @property
     def output_tokens(self) -> int:
-        """Characters in the reply: one per streamed chunk."""
-        return len(self.text)
+        """Characters in the reply, text and tool calls."""
+        return len(self.text) + self.tool_call_tokens
 
 
 def message_text(message: BaseMessage) -> str:
-    """Return the text of a message: its string content or its text blocks in order.
+    """Return what is echoed of a message: its text, media blocks as markers."""
+    content = message.content
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, dict):
+            if block.get("type") == "text" and isinstance(block.get("text"), str):
+                parts.append(block["text"])
+            elif (marker := media_marker(block)) is not None:
+                parts.append(marker)
+    return "".join(parts)
 
-    Image, audio, file and other non-text blocks are skipped.
-    """
-    return str(message.text)
+
+def media_marker(block: dict[str, Any]) -> str | None:
+    """Describe a media content block: ``[kind mime, N bytes]``, ``[kind URL]``."""
+    kind = MEDIA_KINDS.get(str(block.get("type")))
+    if kind is None:
+        return None
+    nested = block.get("image_url") or block.get("input_audio") or block.get("source")
+    nested = nested if isinstance(nested, dict) else {"url": nested} if nested else {}
+    url = block.get("url") or nested.get("url")
+    data = block.get("base64") or block.get("data") or nested.get("data")
+    mime = (
+        block.get("mime_type")
+        or nested.get("media_type")
+        or (f"{kind}/{nested['format']}" if "format" in nested else None)
+    )
+    if isinstance(url, str) and url.startswith("data:"):
+        header, _, data = url.partition(",")
+        mime = header.removeprefix("data:").split(";")[0] or mime
+        url = None
+    if isinstance(data, str):
+        size = len(data) * 3 // 4 - data[-2:].count("=")
+        return f"[{kind} {mime or 'unknown type'}, {size} bytes]"
+    if isinstance(url, str):
+        return f"[{kind} {url}]"
+    if file_id := block.get("file_id") or block.get("id") or nested.get("file_id"):
+        return f"[{kind} id {file_id}]"
+    return f"[{kind}]"
 
 
 def truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, str | None]:
@@ -102,3 +164,54 @@ def echo(
         stop_sequence=matched,
         input_tokens=sum(len(t) for t in texts),
     )
+
+
+def tool_call_echo(
+    messages: Sequence[BaseMessage], calls: Sequence[PlannedCall]
+) -> Echo:
+    """The reply that is ``calls``: no text; output counts names and arguments."""
+    return Echo(
+        text="",
+        finish_reason="tool_calls",
+        stop_sequence=None,
+        input_tokens=sum(len(message_text(m)) for m in messages),
+        tool_call_tokens=sum(len(c.name) + len(c.raw_args) for c in calls),
+    )
+
+
+def json_echo(
+    messages: Sequence[BaseMessage], response_format: dict[str, Any], text: str
+) -> Echo:
+    """The JSON reply asked for by ``response_format`` (never cut by ``n``/``stop``).
+
+    ``{"type": "json_schema", "json_schema": {"schema": ...}}``: an object derived
+    from the schema (see ``echo_model.tools.derive_args``). ``{"type":
+    "json_object"}``: the message's text if it is a JSON object, else an object
+    derived from the optional ``"schema"`` key, else ``{"text": <the text>}``.
+    """
+    if response_format.get("type") == "json_schema":
+        spec = response_format.get("json_schema") or {}
+        reply = _derived_json(spec.get("schema", spec), text)
+    elif _is_json_object(text):
+        reply = text
+    elif (schema := response_format.get("schema")) is not None:
+        reply = _derived_json(schema, text)
+    else:
+        reply = json.dumps({"text": text}, ensure_ascii=False)
+    return Echo(
+        text=reply,
+        finish_reason="stop",
+        stop_sequence=None,
+        input_tokens=sum(len(message_text(m)) for m in messages),
+    )
+
+
+def _derived_json(schema: dict[str, Any], text: str) -> str:
+    return json.dumps(derive_args(schema, text), ensure_ascii=False)
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False

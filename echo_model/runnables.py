@@ -21,6 +21,9 @@ CONFIGURABLE_FIELDS: dict[str, str] = {
     "token_delay": "Simulated seconds between chunks (watch the stream).",
     "fail_after_chunks": "Fault injection: fail the call; streams fail after this"
     " many chunks. Leave empty for no failure.",
+    "error_rate": "Fault injection: the share of calls that fail (0 to 1), after"
+    " fail_after_chunks chunks. Leave empty for no failure.",
+    "seed": "Seed for error_rate: the same input then fails, or not, every time.",
 }
 
 

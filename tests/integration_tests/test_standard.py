@@ -18,5 +18,21 @@ class TestEchoChatModelIntegration(ChatModelIntegrationTests):
         return {"model": "echo-test", "n": 100}
 
     @property
+    def has_tool_calling(self) -> bool:
+        return True
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return True
+
+    @property
+    def has_structured_output(self) -> bool:
+        return True
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+    @property
     def model_override_value(self) -> str:
         return "echo-override"

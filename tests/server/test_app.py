@@ -51,7 +51,8 @@ async def test_invoke(client: httpx.AsyncClient) -> None:
 async def test_invoke_with_messages_and_content_blocks(
     client: httpx.AsyncClient,
 ) -> None:
-    image = base64.b64encode(b"\x89PNG fake").decode()
+    png = b"\x89PNG fake"
+    image = base64.b64encode(png).decode()
     messages = [
         {"type": "system", "content": "be brief"},
         {
@@ -64,7 +65,10 @@ async def test_invoke_with_messages_and_content_blocks(
     ]
     response = await post(client, "/echo/invoke", {"input": messages})
     assert response.status_code == 200
-    assert response.json()["output"]["content"] == "look"
+    assert (
+        response.json()["output"]["content"]
+        == f"look[image image/png, {len(png)} bytes]"
+    )
 
 
 @pytest.mark.parametrize(
@@ -199,6 +203,8 @@ async def test_schemas(client: httpx.AsyncClient) -> None:
         "first_token_delay",
         "token_delay",
         "fail_after_chunks",
+        "error_rate",
+        "seed",
     }
     assert fields["n"]["type"] == "integer"
     assert fields["n"]["minimum"] == 0

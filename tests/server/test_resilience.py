@@ -107,6 +107,27 @@ def test_remote_stream_of_a_failing_model_gives_chunks_then_raises(
     assert excinfo.value.response.status_code == 500
 
 
+def test_seeded_error_rate_over_http_fails_the_same_inputs_every_time(
+    remote: RemoteRunnable,
+) -> None:
+    flaky = remote.with_config(configurable={"error_rate": 0.5, "seed": 3})
+
+    def outcomes() -> list[bool]:
+        results = []
+        for index in range(20):
+            try:
+                flaky.invoke(f"request {index}")
+                results.append(True)
+            except httpx.HTTPStatusError as error:
+                assert error.response.json()["type"] == "EchoFaultError"
+                results.append(False)
+        return results
+
+    first = outcomes()
+    assert 3 <= first.count(False) <= 17
+    assert outcomes() == first
+
+
 def test_server_keeps_serving_after_errors(remote: RemoteRunnable) -> None:
     failing = remote.with_config(configurable={"fail_after_chunks": 1})
     for _ in range(3):

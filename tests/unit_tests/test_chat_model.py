@@ -120,32 +120,104 @@ def test_every_input_form_echoes_the_last_message(value: Any) -> None:
     assert "".join(stream_text(model, value)) == "hello"
 
 
-def test_text_blocks_are_echoed_in_order_and_media_skipped() -> None:
-    png = base64.b64encode(b"\x89PNG\r\n\x1a\nnot-really-an-image").decode()
-    wav = base64.b64encode(b"RIFF....WAVEfmt ").decode()
-    pdf = base64.b64encode(b"%PDF-1.4 minimal").decode()
+PNG = b"\x89PNG\r\n\x1a\nnot-really-an-image"
+WAV = b"RIFF....WAVEfmt "
+PDF = b"%PDF-1.4 minimal"
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def test_text_blocks_in_order_and_media_as_markers() -> None:
     content: list[Any] = [
         {"type": "text", "text": "look "},
-        {"type": "image", "base64": png, "mime_type": "image/png"},
-        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
-        {"type": "audio", "base64": wav, "mime_type": "audio/wav"},
-        {"type": "file", "base64": pdf, "mime_type": "application/pdf"},
-        "at ",
+        {"type": "image", "base64": b64(PNG), "mime_type": "image/png"},
+        {"type": "reasoning", "reasoning": "not echoed"},
+        " at ",
         {"type": "text", "text": "this"},
     ]
+    expected = f"look [image image/png, {len(PNG)} bytes] at this"
     model = EchoChatModel()
     message = HumanMessage(content=content)
     result = model.invoke([message])
-    assert result.content == "look at this"
-    assert result.usage_metadata["input_tokens"] == len("look at this")
-    assert "".join(stream_text(model, [message])) == "look at this"
+    assert result.content == expected
+    assert result.usage_metadata["input_tokens"] == len(expected)
+    assert "".join(stream_text(model, [message])) == expected
 
 
-def test_media_only_message_gives_empty_reply() -> None:
-    message = HumanMessage(
-        content=[{"type": "image", "url": "https://example.invalid/cat.png"}]
-    )
-    assert EchoChatModel().invoke([message]).content == ""
+@pytest.mark.parametrize(
+    ("block", "marker"),
+    [
+        (
+            {"type": "image", "base64": b64(PNG), "mime_type": "image/png"},
+            f"[image image/png, {len(PNG)} bytes]",
+        ),
+        (
+            {
+                "type": "image_url",
+                "image_url": {"url": f"data:image/png;base64,{b64(PNG)}"},
+            },
+            f"[image image/png, {len(PNG)} bytes]",
+        ),
+        (
+            {
+                "type": "image_url",
+                "image_url": {"url": "https://example.invalid/a.png"},
+            },
+            "[image https://example.invalid/a.png]",
+        ),
+        (
+            {"type": "image", "url": "https://example.invalid/cat.png"},
+            "[image https://example.invalid/cat.png]",
+        ),
+        (
+            {
+                "type": "image",
+                "source": {
+                    "type": "base64",
+                    "media_type": "image/png",
+                    "data": b64(PNG),
+                },
+            },
+            f"[image image/png, {len(PNG)} bytes]",
+        ),
+        (
+            {"type": "audio", "base64": b64(WAV), "mime_type": "audio/wav"},
+            f"[audio audio/wav, {len(WAV)} bytes]",
+        ),
+        (
+            {"type": "input_audio", "input_audio": {"data": b64(WAV), "format": "wav"}},
+            f"[audio audio/wav, {len(WAV)} bytes]",
+        ),
+        (
+            {"type": "file", "base64": b64(PDF), "mime_type": "application/pdf"},
+            f"[file application/pdf, {len(PDF)} bytes]",
+        ),
+        (
+            {"type": "file", "url": "https://example.invalid/doc.pdf"},
+            "[file https://example.invalid/doc.pdf]",
+        ),
+        ({"type": "file", "file_id": "file-123"}, "[file id file-123]"),
+        (
+            {
+                "type": "document",
+                "source": {
+                    "type": "base64",
+                    "media_type": "application/pdf",
+                    "data": b64(PDF),
+                },
+            },
+            f"[file application/pdf, {len(PDF)} bytes]",
+        ),
+    ],
+)
+async def test_each_media_form_gives_its_marker(block: dict, marker: str) -> None:
+    model = EchoChatModel()
+    message = HumanMessage(content=[block])
+    assert model.invoke([message]).content == marker
+    assert (await model.ainvoke([message])).content == marker
+    assert "".join(stream_text(model, [message])) == marker
 
 
 EMPTY_CASES = [
@@ -153,6 +225,11 @@ EMPTY_CASES = [
     pytest.param(EchoChatModel(n=0), "hello", id="n-0"),
     pytest.param(EchoChatModel(max_tokens=0), "hello", id="max-tokens-0"),
     pytest.param(EchoChatModel(), [HumanMessage(content=[])], id="empty-blocks"),
+    pytest.param(
+        EchoChatModel(),
+        [HumanMessage(content=[{"type": "reasoning", "reasoning": "x"}])],
+        id="no-text-blocks",
+    ),
 ]
 
 

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from langchain_core.messages import AIMessageChunk, HumanMessage
 
 from echo_model import EchoChatModel
+from echo_model.echo import message_text
 
 texts = st.text(max_size=40)
 stops = st.none() | st.lists(st.text(max_size=3), max_size=3)
@@ -59,7 +60,7 @@ def test_streamed_chunks_concatenate_to_invoke(content, stop, opts) -> None:
     # The reply is a prefix of the text, never longer than the limits.
     limit = min(opts["n"], opts.get("max_tokens") or opts["n"])
     assert len(invoked.content) <= limit
-    text = HumanMessage(content=content).text
+    text = message_text(HumanMessage(content=content))
     assert text.startswith(invoked.content)
     if invoked.response_metadata["stop_sequence"] is not None:
         assert invoked.content.endswith(invoked.response_metadata["stop_sequence"])
@@ -74,3 +75,47 @@ def test_reply_contains_no_stop_sequence_before_its_end(text, stop) -> None:
     reply = EchoChatModel(n=100).invoke(text, stop=stop).content
     # No stop sequence is completed anywhere before the final character.
     assert not any(seq in reply[:-1] for seq in stop)
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def shout(text: str) -> str:
+    """Shout the text."""
+    return text.upper()
+
+
+@settings(max_examples=150)
+@given(
+    # Free text around the calls, without parentheses that could open a call.
+    prefix=st.text(st.characters(exclude_characters="()"), max_size=20),
+    calls=st.lists(
+        st.tuples(st.integers(-1000, 1000), st.integers(-1000, 1000)), max_size=3
+    ),
+    tool_choice=st.sampled_from([None, "auto", "any", "add", "shout", "none"]),
+)
+def test_streamed_tool_calls_aggregate_to_invoke(prefix, calls, tool_choice) -> None:
+    text = " ".join([prefix, *(f"add({a}, b={b})" for a, b in calls)])
+    model = EchoChatModel().bind_tools([add, shout], tool_choice=tool_choice)
+    invoked = model.invoke(text)
+    full = aggregate(list(model.stream(text)))
+    assert full.tool_calls == invoked.tool_calls
+    assert full.content == invoked.content
+    assert full.usage_metadata == invoked.usage_metadata
+    assert (
+        full.response_metadata["finish_reason"]
+        == (invoked.response_metadata["finish_reason"])
+    )
+    ids = [c["id"] for c in invoked.tool_calls]
+    assert len(ids) == len(set(ids))  # unique
+    assert [c["id"] for c in model.invoke(text).tool_calls] == ids  # stable
+    if tool_choice in ("any", "add", "shout"):
+        assert invoked.tool_calls  # a forced call always happens
+    if tool_choice == "none":
+        assert not invoked.tool_calls
+    if calls and tool_choice in (None, "auto", "any", "add"):
+        assert [c["args"] for c in invoked.tool_calls] == [
+            {"a": a, "b": b} for a, b in calls
+        ]

@@ -17,6 +17,22 @@ class TestEchoChatModelUnit(ChatModelUnitTests):
         return {"model": "echo-test", "n": 100}
 
     @property
+    def has_tool_calling(self) -> bool:
+        return True
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return True
+
+    @property
+    def has_structured_output(self) -> bool:
+        return True
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+    @property
     def init_from_env_params(self) -> tuple[dict, dict, dict]:
         return ({"ECHO_API_KEY": "env-key"}, {}, {"api_key": "env-key"})
 

@@ -1,0 +1,356 @@
+"""Deterministic tool calling: whether the echo model calls a bound tool, and how.
+
+The rules, in order, for the last input message:
+
+1. No tools bound, or ``tool_choice="none"``: no tool call (plain echo).
+2. The last message is a ``ToolMessage``: no tool call; the reply echoes the
+   tool's result, so an agent loop ends.
+3. The text writes calls such as ``get_weather("Paris")``, ``add(1, b=2)`` or
+   ``add({"a": 1, "b": 2})`` to bound tools: those calls, in order. Positional
+   arguments fill the parameters in schema order, ``key=value`` names them, a
+   single JSON object gives them all; values are JSON or Python literals,
+   anything else is a string. Arguments are checked against the tool's schema;
+   a call that does not fit becomes an *invalid* tool call saying why.
+4. A call is forced (``tool_choice`` is ``"any"``, ``"required"``, ``True`` or a
+   tool's name): that tool (for ``"any"``: the first tool the text mentions,
+   else the first bound tool), with arguments derived from its schema.
+5. ``tool_choice="auto"`` (the default): each tool the text *mentions*, with
+   derived arguments. A tool is mentioned by its name or by a word of its name
+   other than generic ones (``get``, ``tool``, ...): ``weather`` mentions
+   ``get_weather``.
+6. Otherwise no tool call.
+
+Derived arguments fill each required parameter from the text: a string gets
+the whole text, an integer or number the next number in the text (else 0), a
+boolean ``False``, an enum its first value, an array one derived item when it
+must not be empty, an object its own required properties. Tool call ids are
+``call_`` and 24 hex digits hashed from the conversation length, the call's
+position, name and arguments: the same input gives the same ids, and
+different turns or calls give different ones.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import BaseMessage, ToolMessage
+
+GENERIC_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "my",
+        "get",
+        "set",
+        "fetch",
+        "find",
+        "search",
+        "lookup",
+        "look",
+        "up",
+        "run",
+        "call",
+        "do",
+        "make",
+        "create",
+        "tool",
+        "tools",
+        "function",
+        "func",
+    ]
+)
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+FORCED = ("any", "required")
+
+
+@dataclass(frozen=True)
+class BoundTool:
+    """A tool the model may call: its name and its parameters' JSON schema."""
+
+    name: str
+    parameters: dict[str, Any] = field(hash=False, compare=False)
+
+    @classmethod
+    def from_openai(cls, tool: dict[str, Any]) -> BoundTool:
+        """Build from the OpenAI tool format ``convert_to_openai_tool`` returns."""
+        function = tool.get("function", tool)
+        parameters = function.get("parameters") or {"type": "object"}
+        return cls(name=function["name"], parameters=parameters)
+
+    def words(self) -> set[str]:
+        """The words that mention this tool in a message."""
+        parts = re.findall(r"[A-Za-z][a-z]*|\d+", self.name)
+        return {self.name.lower()} | {p.lower() for p in parts} - GENERIC_WORDS
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    """One tool call the model will make, valid (``error is None``) or not."""
+
+    name: str
+    args: dict[str, Any]
+    id: str
+    raw_args: str
+    error: str | None = None
+
+
+def plan_tool_calls(
+    messages: Sequence[BaseMessage],
+    tools: Sequence[BoundTool],
+    tool_choice: Any,
+    text: str,
+) -> list[PlannedCall]:
+    """Apply the module's rules; an empty list means "reply with text"."""
+    if not tools or tool_choice == "none" or not messages:
+        return []
+    if isinstance(messages[-1], ToolMessage):
+        return []
+    forced_name = _forced_name(tool_choice, tools)
+    forced = forced_name is not None or tool_choice in (*FORCED, True)
+    allowed = [t for t in tools if forced_name in (None, t.name)]
+    calls = _explicit_calls(text, allowed)
+    if not calls:
+        mentioned = [t for t in allowed if _mentions(text, t)]
+        chosen = (mentioned[:1] or allowed[:1]) if forced else mentioned
+        calls = [(t, derive_args(t.parameters, text), None) for t in chosen]
+    return [
+        _planned(tool, args, error, index, len(messages))
+        for index, (tool, args, error) in enumerate(calls)
+    ]
+
+
+def _forced_name(tool_choice: Any, tools: Sequence[BoundTool]) -> str | None:
+    if isinstance(tool_choice, dict):  # {"type": "function", "function": {"name"}}
+        tool_choice = (tool_choice.get("function") or tool_choice).get("name")
+    if isinstance(tool_choice, str) and any(t.name == tool_choice for t in tools):
+        return tool_choice
+    return None
+
+
+def _planned(
+    tool: BoundTool, args: Any, error: str | None, index: int, turn: int
+) -> PlannedCall:
+    raw = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
+    digest = hashlib.sha256(f"{turn}:{index}:{tool.name}:{raw}".encode()).hexdigest()
+    return PlannedCall(
+        name=tool.name,
+        args=args if isinstance(args, dict) else {},
+        id=f"call_{digest[:24]}",
+        raw_args=raw,
+        error=error,
+    )
+
+
+def _mentions(text: str, tool: BoundTool) -> bool:
+    words = {w.lower() for w in re.findall(r"\w+", text)}
+    return bool(words & tool.words())
+
+
+# --- Explicit calls ----------------------------------------------------------
+
+
+def _explicit_calls(
+    text: str, tools: Sequence[BoundTool]
+) -> list[tuple[BoundTool, Any, str | None]]:
+    found: list[tuple[int, BoundTool, Any, str | None]] = []
+    for tool in tools:
+        pattern = re.compile(rf"(?<![\w.]){re.escape(tool.name)}\s*\(")
+        for match in pattern.finditer(text):
+            inner = _balanced(text, match.end())
+            if inner is None:
+                continue
+            args, error = _parse_args(inner, tool)
+            found.append((match.start(), tool, args if error is None else inner, error))
+    found.sort(key=lambda item: item[0])
+    return [(tool, args, error) for _, tool, args, error in found]
+
+
+def _balanced(text: str, start: int) -> str | None:
+    """Return the text up to the parenthesis closing the one before ``start``."""
+    depth, quote, index = 1, "", start
+    while index < len(text):
+        char = text[index]
+        if quote:
+            if char == "\\":
+                index += 1
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth == 0:
+                return text[start:index]
+        index += 1
+    return None
+
+
+def _split_top_level(inner: str) -> list[str]:
+    pieces, depth, quote, current = [], 0, "", []
+    for char in inner:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            pieces.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    pieces.append("".join(current))
+    return [p.strip() for p in pieces if p.strip()]
+
+
+def _value(text: str) -> Any:
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return parse(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+    return {"true": True, "false": False, "null": None, "none": None}.get(
+        text.lower(), text.strip("\"'")
+    )
+
+
+def _parse_args(inner: str, tool: BoundTool) -> tuple[dict[str, Any], str | None]:
+    names = list(tool.parameters.get("properties", {}))
+    pieces = _split_top_level(inner)
+    args: dict[str, Any] = {}
+    single = _value(pieces[0]) if len(pieces) == 1 else None
+    if isinstance(single, dict) and (set(single) <= set(names) or not names):
+        args, pieces = single, []
+    for position, piece in enumerate(pieces):
+        key, sep, rest = piece.partition("=")
+        if sep and key.strip().isidentifier() and not rest.startswith("="):
+            args[key.strip()] = _value(rest.strip())
+        elif position < len(names):
+            args[names[position]] = _value(piece)
+        else:
+            return args, f"{tool.name} takes {len(names)} arguments, got more"
+    errors = validate(tool.parameters, args, tool.parameters)
+    return args, ("; ".join(errors) if errors else None)
+
+
+# --- Schemas -----------------------------------------------------------------
+
+_JSON_TYPES = {
+    "string": str,
+    "integer": int,
+    "number": (int, float),
+    "boolean": bool,
+    "array": list,
+    "object": dict,
+    "null": type(None),
+}
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        path = schema["$ref"].removeprefix("#/").split("/")
+        target: Any = root
+        for part in path:
+            target = target.get(part, {})
+        schema = target
+    if "allOf" in schema and len(schema["allOf"]) == 1:
+        schema = {**schema, **_resolve(schema["allOf"][0], root)}
+    return schema
+
+
+def validate(schema: dict[str, Any], value: Any, root: dict[str, Any]) -> list[str]:
+    """Check ``value`` against the JSON-schema subset tools use; return errors."""
+    schema = _resolve(schema, root)
+    if "anyOf" in schema or "oneOf" in schema:
+        options = schema.get("anyOf") or schema.get("oneOf")
+        if any(not validate(option, value, root) for option in options):
+            return []
+        return [f"{value!r} matches none of the allowed types"]
+    errors: list[str] = []
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind] if kind else []
+    if kinds and not any(_is(value, k) for k in kinds):
+        return [f"{value!r} is not of type {'/'.join(kinds)}"]
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{value!r} is not one of {schema['enum']}")
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        errors += [
+            f"missing required argument {name!r}"
+            for name in schema.get("required", [])
+            if name not in value
+        ]
+        for name, item in value.items():
+            if name in properties:
+                errors += [
+                    f"{name}: {e}" for e in validate(properties[name], item, root)
+                ]
+            elif schema.get("additionalProperties") is False:
+                errors.append(f"unexpected argument {name!r}")
+    if isinstance(value, list) and "items" in schema:
+        for index, item in enumerate(value):
+            errors += [f"[{index}]: {e}" for e in validate(schema["items"], item, root)]
+    return errors
+
+
+def _is(value: Any, kind: str) -> bool:
+    if kind in ("integer", "number") and isinstance(value, bool):
+        return False
+    if kind == "integer" and isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, _JSON_TYPES.get(kind, object))
+
+
+def derive_args(schema: dict[str, Any], text: str) -> dict[str, Any]:
+    """Derive a schema-valid arguments object from ``text`` (see module rules)."""
+    numbers = (float(n) for n in NUMBER.findall(text))
+    value = _derive(schema, text, numbers, schema)
+    return value if isinstance(value, dict) else {}
+
+
+def _derive(
+    schema: dict[str, Any], text: str, numbers: Iterator[float], root: dict[str, Any]
+) -> Any:
+    schema = _resolve(schema, root)
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return schema["enum"][0]
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if options:
+        usable = [o for o in options if _resolve(o, root).get("type") != "null"]
+        return _derive((usable or options)[0], text, numbers, root)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "string":
+        return text
+    if kind == "integer":
+        return int(next(numbers, 0))
+    if kind == "number":
+        return next(numbers, 0.0)
+    if kind == "boolean":
+        return False
+    if kind == "array":
+        if schema.get("minItems", 0) > 0:
+            return [_derive(schema.get("items", {}), text, numbers, root)]
+        return []
+    if kind == "null":
+        return None
+    properties = schema.get("properties", {})
+    return {
+        name: _derive(properties.get(name, {}), text, numbers, root)
+        for name in properties
+        if name in schema.get("required", [])
+    }
