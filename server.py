@@ -25,10 +25,9 @@ from sse_starlette.sse import unpatch_uvicorn_signal_handler
 from echo_model import __version__
 from echo_model.guards import (
     BodySizeLimit,
-    EndStreamsCleanly,
+    ErrorReplies,
     Limits,
     check_request_body,
-    json_error_reply,
     require_api_key,
 )
 from echo_model.openapi import document_event_streams
@@ -217,10 +216,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="A deterministic LangChain chat model that echoes.",
     )
-    app.add_middleware(EndStreamsCleanly)
-    app.add_middleware(BodySizeLimit, max_body_bytes=limits.max_body_bytes)
     secrets = [settings.api_key] if settings.api_key else []
-    app.add_exception_handler(Exception, json_error_reply(secrets))
+    app.add_middleware(ErrorReplies, secrets=secrets)
+    app.add_middleware(BodySizeLimit, max_body_bytes=limits.max_body_bytes)
     guards = [Depends(require_api_key(key)) for key in secrets]
 
     stats = StatsHandler()

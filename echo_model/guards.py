@@ -4,8 +4,9 @@
   the server's API key.
 - ``check_request_body``: a FastAPI dependency that refuses malformed or
   oversized request bodies with a 422 saying what is wrong.
-- ``json_error_reply``: the exception handler that turns an unexpected error
-  into a JSON 500 with its type and message (no traceback).
+- ``BodySizeLimit``: middleware answering 413 to oversized bodies.
+- ``ErrorReplies``: middleware turning an unexpected error into a JSON 500 with
+  its type and message (no traceback), or a cleanly ended stream.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import base64
 import binascii
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -267,21 +268,27 @@ class BodySizeLimit:
         )
 
 
-class EndStreamsCleanly:
-    """ASGI middleware: a response that fails after it started still ends cleanly.
+class ErrorReplies:
+    """ASGI middleware turning an unexpected error into a reply that helps.
 
-    LangServe sends an SSE ``error`` event when a run fails mid-stream, then
-    re-raises, and the server would drop the connection mid-response (curl
-    exits 18, "transfer closed with outstanding read data"). This logs the
-    error and closes the response properly instead. Errors before the response
-    started go on to the JSON 500 handler.
+    Before the response started: a JSON 500 ``{"detail": message, "type":
+    ExceptionType}`` (the traceback goes to the server log only, and any of
+    ``secrets`` in the message is masked). After it started (LangServe sends
+    an SSE ``error`` event when a run fails mid-stream, then re-raises): the
+    response is ended cleanly. Either way the error stops here, so the server
+    keeps the connection healthy instead of dropping it (a client reusing it
+    would see "connection reset", curl "transfer closed").
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, secrets: Sequence[SecretStr] = ()) -> None:
         self.app = app
+        self.secrets = [s.get_secret_value() for s in secrets if s.get_secret_value()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the app; end a started response cleanly if the app then fails."""
+        """Run the app; reply or finish cleanly if it fails."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = finished = False
 
         async def tracked_send(message: Message) -> None:
@@ -294,31 +301,24 @@ class EndStreamsCleanly:
 
         try:
             await self.app(scope, receive, tracked_send)
-        except Exception:
-            if scope["type"] != "http" or not started:
-                raise
-            path = scope.get("path")
-            logger.exception("run failed after its response started: %s", path)
-            if not finished:
+        except Exception as error:
+            logger.exception("unhandled error on %s", scope.get("path"))
+            if not started:
+                await JSONResponse(
+                    status_code=500,
+                    content={"detail": self._masked(str(error)), "type": _name(error)},
+                )(scope, receive, send)
+            elif not finished:
                 await send({"type": "http.response.body", "body": b""})
 
+    def _masked(self, message: str) -> str:
+        for secret in self.secrets:
+            message = message.replace(secret, "***")
+        return message
 
-def json_error_reply(secrets: list[SecretStr]) -> Callable[..., Awaitable[Any]]:
-    """Return an exception handler replying 500 with the error's type and message.
 
-    The traceback goes to the server log, never to the client; any configured
-    secret found in the message is masked.
-    """
-
-    async def reply(request: Request, error: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        message = str(error)
-        for secret in secrets:
-            if value := secret.get_secret_value():
-                message = message.replace(value, "***")
-        return JSONResponse(
-            status_code=500,
-            content={"detail": message, "type": type(error).__name__},
-        )
-
-    return reply
+def _name(error: BaseException) -> str:
+    # sse-starlette wraps a failing stream in an ExceptionGroup: name the cause.
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return type(error).__name__
