@@ -123,6 +123,26 @@ class EchoChatModel(BaseChatModel):
             EchoChatModel().invoke("hello").usage_metadata
             # {'input_tokens': 5, 'output_tokens': 5, 'total_tokens': 10}
 
+    Tool calling:
+        A bound tool is called when the message writes a call to it, mentions
+        it, or a call is forced (rules in ``echo_model.tools``).
+
+        .. code-block:: python
+
+            model = EchoChatModel().bind_tools([get_weather])
+            model.invoke("get_weather(Paris)").tool_calls
+            # [{'name': 'get_weather', 'args': {'location': 'Paris'}, ...}]
+
+    Structured output:
+        .. code-block:: python
+
+            EchoChatModel().with_structured_output(Joke).invoke("cats, 7 of 10")
+            # Joke(setup='cats, 7 of 10', rating=7)
+
+    Fault injection:
+        ``fail_after_chunks`` and ``error_rate`` (with ``seed``) make calls
+        raise ``EchoFaultError``, for testing clients.
+
     Per-call overrides:
         ``model=``, ``n=`` and ``max_tokens=`` may be passed to ``invoke``,
         ``stream`` and friends (or ``bind``); other keyword arguments are ignored.
