@@ -5,33 +5,10 @@ from langchain_tests.unit_tests import ChatModelUnitTests
 from syrupy.assertion import SnapshotAssertion
 
 from echo_model import EchoChatModel
+from tests.standard_config import EchoStandardConfig
 
 
-class TestEchoChatModelUnit(ChatModelUnitTests):
-    @property
-    def chat_model_class(self) -> type[EchoChatModel]:
-        return EchoChatModel
-
-    @property
-    def chat_model_params(self) -> dict:
-        return {"model": "echo-test", "n": 100}
-
-    @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
+class TestEchoChatModelUnit(EchoStandardConfig, ChatModelUnitTests):
     @property
     def init_from_env_params(self) -> tuple[dict, dict, dict]:
         return ({"ECHO_API_KEY": "env-key"}, {}, {"api_key": "env-key"})
