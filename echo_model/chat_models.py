@@ -36,7 +36,7 @@ DEFAULT_MODEL_NAME = "echo"
 
 
 class EchoFaultError(RuntimeError):
-    """The failure ``EchoChatModel(fail_after_chunks=...)`` raises on purpose."""
+    """The failure ``fail_after_chunks`` and ``error_rate`` inject on purpose."""
 
 
 class EchoChatModel(BaseChatModel):
@@ -52,7 +52,7 @@ class EchoChatModel(BaseChatModel):
     Setup:
         .. code-block:: bash
 
-            pip install echo-model
+            pip install -e .  # from a checkout of echo-model
             export ECHO_API_KEY="optional"  # accepted, never needed
 
     Key init args — completion params:
