@@ -81,12 +81,21 @@ def stop_server(server: LiveServer, timeout: float = 15.0) -> int:
     return process.returncode
 
 
-def live_group_members(pgid: int) -> list[int]:
-    """Return the pids of processes in group ``pgid`` that are still running.
+def live_group_members(pgid: int, wait: float = 5.0) -> list[int]:
+    """Return the pids of processes in group ``pgid`` still running after ``wait`` s.
 
     Zombies do not count: they have exited, and on machines whose init does
-    not reap orphans they linger as entries only.
+    not reap orphans they linger as entries only. Helpers such as
+    multiprocessing's resource tracker may take a moment to follow their parent
+    out, hence the wait.
     """
+    deadline = time.monotonic() + wait
+    while (members := _group_members(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return members
+
+
+def _group_members(pgid: int) -> list[int]:
     members = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:

@@ -49,7 +49,7 @@ def test_soak_short_variant() -> None:
     result = soak.run(seconds=4, streams=8)
     assert result.errors == 0
     assert result.completed >= 8
-    assert result.growth_mib <= 10
+    assert result.growth_mib <= 20  # a 4-second run only catches gross leaks
 
 
 def test_the_peer_model_has_the_guide_s_flaws() -> None:

@@ -470,8 +470,9 @@ async def test_async_delays_never_block_the_event_loop() -> None:
     done.set()
     await task
     assert chunks == [*"abcde", ""]
-    # 0.09 s of simulated latency per call: a blocking sleep would starve the ticker.
-    assert ticks >= 20
+    # 0.18 s of simulated latency in all: a blocking sleep would starve the
+    # ticker (a tick or two); a free loop ticks about a hundred times.
+    assert ticks >= 10
 
 
 class _NoThreadsExecutor(concurrent.futures.ThreadPoolExecutor):
