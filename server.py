@@ -222,27 +222,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     guards = [Depends(require_api_key(key)) for key in secrets]
 
     stats = StatsHandler()
-    model = configurable_model(**settings.model_defaults(), callbacks=[stats])
-    chat = chat_chain(model)
-    check_config = config_validator(model, limits)
-    add_routes(
-        app,
-        model,
-        path="/echo",
-        per_req_config_modifier=check_config,
-        dependencies=[*guards, Depends(check_request_body(limits, model.input_schema))],
-    )
-    add_routes(
-        app,
-        chat,
-        path="/chat",
-        playground_type="chat",
-        per_req_config_modifier=check_config,
-        dependencies=[*guards, Depends(check_request_body(limits, chat.input_schema))],
-    )
 
-    document_event_streams(app)
-
+    # Registered before LangServe's ~60 routes: a request walks the routes in
+    # order, and health checks come often.
     @app.get("/stats", tags=["meta"], dependencies=guards)
     async def run_stats() -> dict[str, int]:
         """Count this process's model runs (active ones too) and streamed tokens."""
@@ -263,6 +245,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return HTMLResponse(f"<h1>echo-model {__version__}</h1><ul>{items}</ul>")
         return LINKS
 
+    model = configurable_model(**settings.model_defaults(), callbacks=[stats])
+    chat = chat_chain(model)
+    check_config = config_validator(model, limits)
+    add_routes(
+        app,
+        model,
+        path="/echo",
+        per_req_config_modifier=check_config,
+        dependencies=[*guards, Depends(check_request_body(limits, model.input_schema))],
+    )
+    add_routes(
+        app,
+        chat,
+        path="/chat",
+        playground_type="chat",
+        per_req_config_modifier=check_config,
+        dependencies=[*guards, Depends(check_request_body(limits, chat.input_schema))],
+    )
+
+    document_event_streams(app)
     return app
 
 

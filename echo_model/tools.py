@@ -10,7 +10,9 @@ The rules, in order, for the last input message:
    arguments fill the parameters in schema order, ``key=value`` names them, a
    single JSON object gives them all; values are JSON or Python literals,
    anything else is a string. Arguments are checked against the tool's schema;
-   a call that does not fit becomes an *invalid* tool call saying why.
+   a call that does not fit becomes an *invalid* tool call saying why. (The
+   first 64 calls per tool count, each with at most 4096 characters of
+   arguments, so that any text parses in linear time.)
 4. A call is forced (``tool_choice`` is ``"any"``, ``"required"``, ``True`` or a
    tool's name): that tool (for ``"any"``: the first tool the text mentions,
    else the first bound tool), with arguments derived from its schema.
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import itertools
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -68,6 +71,10 @@ GENERIC_WORDS = frozenset(
 )
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 FORCED = ("any", "required")
+#: Bounds that keep parsing linear in the text, whatever it holds: a call's
+#: arguments longer than this are not recognised, nor calls past the first few.
+MAX_CALL_CHARS = 4096
+MAX_CALLS_PER_TOOL = 64
 
 
 @dataclass(frozen=True)
@@ -162,7 +169,7 @@ def _explicit_calls(
     found: list[tuple[int, BoundTool, Any, str | None]] = []
     for tool in tools:
         pattern = re.compile(rf"(?<![\w.]){re.escape(tool.name)}\s*\(")
-        for match in pattern.finditer(text):
+        for match in itertools.islice(pattern.finditer(text), MAX_CALLS_PER_TOOL):
             inner = _balanced(text, match.end())
             if inner is None:
                 continue
@@ -175,7 +182,8 @@ def _explicit_calls(
 def _balanced(text: str, start: int) -> str | None:
     """Return the text up to the parenthesis closing the one before ``start``."""
     depth, quote, index = 1, "", start
-    while index < len(text):
+    end = min(len(text), start + MAX_CALL_CHARS)
+    while index < end:
         char = text[index]
         if quote:
             if char == "\\":

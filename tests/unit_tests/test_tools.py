@@ -370,3 +370,13 @@ def test_agent_loop_calls_the_tool_and_terminates() -> None:
     assert isinstance(messages[2], ToolMessage)
     assert messages[2].content == "42"  # the real tool ran
     assert messages[-1].content == "42"  # and the model echoed its result
+
+
+def test_adversarial_text_parses_quickly() -> None:
+    # Unclosed calls everywhere: parsing stays linear (bounded scans).
+    text = "add(" * 200_000
+    model = EchoChatModel().bind_tools(TOOLS, tool_choice="none")
+    assert model.invoke(text).content == text[:1000]  # n=1000 by default
+    bound = EchoChatModel().bind_tools(TOOLS)
+    result = bound.invoke(text)  # mentions add: derived call, no hang
+    assert calls(result) == [("add", {"a": 0, "b": 0})]
