@@ -166,6 +166,11 @@ def echo(
     )
 
 
+def input_tokens(messages: Sequence[BaseMessage]) -> int:
+    """Characters of echoable text across ``messages``: the usage's input tokens."""
+    return sum(len(message_text(m)) for m in messages)
+
+
 def tool_call_echo(
     messages: Sequence[BaseMessage], calls: Sequence[PlannedCall]
 ) -> Echo:
@@ -174,7 +179,7 @@ def tool_call_echo(
         text="",
         finish_reason="tool_calls",
         stop_sequence=None,
-        input_tokens=sum(len(message_text(m)) for m in messages),
+        input_tokens=input_tokens(messages),
         tool_call_tokens=sum(len(c.name) + len(c.raw_args) for c in calls),
     )
 
@@ -202,7 +207,7 @@ def json_echo(
         text=reply,
         finish_reason="stop",
         stop_sequence=None,
-        input_tokens=sum(len(message_text(m)) for m in messages),
+        input_tokens=input_tokens(messages),
     )
 
 

@@ -28,7 +28,7 @@ CONFIGURABLE_FIELDS: dict[str, str] = {
 
 
 def configurable_model(**defaults: Any) -> Runnable:
-    """Return an EchoChatModel whose echo length, stops and latency are configurable.
+    """Return an EchoChatModel whose ``CONFIGURABLE_FIELDS`` are set per request.
 
     LangServe's RemoteRunnable cannot send per-call keyword arguments, so every
     per-request option travels as a ``configurable`` field instead.
