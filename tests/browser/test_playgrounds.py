@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -25,11 +25,32 @@ def type_message(page, text: str) -> None:
     page.locator("textarea").last.fill(text)
 
 
-def settle(page) -> None:
-    # A changed configuration makes the page refetch its input schema and
-    # redraw the input form, clearing it: configure first, settle, then type.
-    page.wait_for_load_state("networkidle")
-    page.wait_for_timeout(200)
+def configure(page, *changes: Callable[[], None]) -> None:
+    """Make ``changes`` to the Configure box and wait for the page to settle.
+
+    A changed configuration makes the page refetch its schemas (from
+    ``/echo/c/<config>/...``, a moment later) and redraw the input form,
+    clearing it: so configure first, wait for those requests to finish and
+    the page to go quiet, then type.
+    """
+    started, finished, last = [], [], [time.monotonic()]
+
+    def seen(bucket: list, request) -> None:
+        if "/c/" in request.url:
+            bucket.append(request.url)
+            last.append(time.monotonic())
+
+    page.on("request", lambda r: seen(started, r))
+    page.on("requestfinished", lambda r: seen(finished, r))
+    for change in changes:
+        change()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        quiet = time.monotonic() - last[-1] > 0.4
+        if started and len(finished) >= len(started) and quiet:
+            return
+        page.wait_for_timeout(50)
+    pytest.fail(f"the page did not settle after configuring: {started}")
 
 
 def start_and_wait(page, expected: str, timeout: float = 10_000) -> None:
@@ -56,8 +77,9 @@ def test_default_playground_streams_the_echo(page, live_server: LiveServer) -> N
 
 def test_changing_n_changes_the_output(page, live_server: LiveServer) -> None:
     open_playground(page, live_server, "/echo/playground/")
-    page.get_by_role("spinbutton", name="n", exact=True).fill("5")
-    settle(page)
+    configure(
+        page, lambda: page.get_by_role("spinbutton", name="n", exact=True).fill("5")
+    )
     type_message(page, "hello playground")
     start_and_wait(page, "hello")
     assert output_text(page) == "hello"
@@ -65,9 +87,11 @@ def test_changing_n_changes_the_output(page, live_server: LiveServer) -> None:
 
 def test_stop_sequence_from_the_configure_box(page, live_server: LiveServer) -> None:
     open_playground(page, live_server, "/echo/playground/")
-    page.get_by_role("button", name="Add to stop button").click()
-    page.locator("fieldset textarea").first.fill(".")
-    settle(page)
+    configure(
+        page,
+        lambda: page.get_by_role("button", name="Add to stop button").click(),
+        lambda: page.locator("fieldset textarea").first.fill("."),
+    )
     type_message(page, "one. two.")
     start_and_wait(page, "one.")
     assert output_text(page) == "one."
@@ -78,8 +102,12 @@ def test_token_delay_shows_the_stream_as_it_comes(
 ) -> None:
     text = "streaming slowly"
     open_playground(page, live_server, "/echo/playground/")
-    page.get_by_role("spinbutton", name="token_delay", exact=True).fill("0.04")
-    settle(page)
+    configure(
+        page,
+        lambda: page.get_by_role("spinbutton", name="token_delay", exact=True).fill(
+            "0.04"
+        ),
+    )
     type_message(page, text)
     page.get_by_role("button", name="Start").click()
     seen: list[str] = []
