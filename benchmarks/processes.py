@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,39 +56,84 @@ def serve(command: Sequence[str], timeout: float = 60.0) -> Iterator[Server]:
     )
     server = Server(process, port)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                msg = f"{argv} exited with {process.returncode}"
-                raise RuntimeError(msg)
-            try:
-                if httpx.get(server.url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                msg = f"{argv} did not start in {timeout}s"
-                raise RuntimeError(msg)
-            time.sleep(0.1)
+        wait_until_healthy(process, server.url, timeout, lambda: str(argv))
         yield server
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(20)
+        stop_process_group(process)
+
+
+def wait_until_healthy(
+    process: subprocess.Popen,
+    url: str,
+    timeout: float,
+    describe: Callable[[], str] = str,
+) -> None:
+    """Wait until ``url``/health answers 200; fail if ``process`` exits first.
+
+    ``describe()`` adds what to show on failure (the command, the server log).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            msg = f"server exited with {process.returncode}: {describe()}"
+            raise RuntimeError(msg)
+        try:
+            if httpx.get(url + "/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    msg = f"server did not become healthy in {timeout}s: {describe()}"
+    raise RuntimeError(msg)
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float = 15.0) -> int:
+    """Stop ``process`` and its group (SIGTERM, then SIGKILL); return its code."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout)
+    with contextlib.suppress(ProcessLookupError):  # leave no worker behind
+        os.killpg(process.pid, signal.SIGKILL)
+    return process.returncode
+
+
+@dataclass(frozen=True)
+class ProcessEntry:
+    """One line of the process table: a process, its state, parent and group."""
+
+    pid: int
+    state: str
+    parent: int
+    group: int
+
+
+def process_table() -> list[ProcessEntry]:
+    """Read every process's state, parent and group from /proc."""
+    entries = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            entries.append(
+                ProcessEntry(
+                    pid=int(stat.parent.name),
+                    state=fields[0],
+                    parent=int(fields[1]),
+                    group=int(fields[2]),
+                )
+            )
+        except (OSError, IndexError, ValueError):
+            continue
+    return entries
 
 
 def _tree(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(stat.parent.name))
+    for entry in process_table():
+        children.setdefault(entry.parent, []).append(entry.pid)
     pids, todo = [], [root]
     while todo:
         pid = todo.pop()

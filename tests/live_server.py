@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,9 +11,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from benchmarks.processes import ROOT, free_port
+from benchmarks.processes import (
+    ROOT,
+    free_port,
+    process_table,
+    stop_process_group,
+    wait_until_healthy,
+)
 
 
 @dataclass
@@ -60,25 +62,10 @@ def run_server(
         )
     server = LiveServer(process=process, port=port, log_path=log_path)
     try:
-        _wait_until_healthy(server, startup_timeout)
+        wait_until_healthy(process, server.url, startup_timeout, server.log)
         yield server
     finally:
-        stop_server(server)
-
-
-def stop_server(server: LiveServer, timeout: float = 15.0) -> int:
-    """Stop the server's process group (SIGTERM, then SIGKILL) and return its code."""
-    process = server.process
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout)
-    with contextlib.suppress(ProcessLookupError):  # leave no worker behind
-        os.killpg(process.pid, signal.SIGKILL)
-    return process.returncode
+        stop_process_group(process)
 
 
 def live_group_members(pgid: int, wait: float = 5.0) -> list[int]:
@@ -96,29 +83,4 @@ def live_group_members(pgid: int, wait: float = 5.0) -> list[int]:
 
 
 def _group_members(pgid: int) -> list[int]:
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        state, group = fields[0], int(fields[2])
-        if group == pgid and state != "Z":
-            members.append(int(stat.parent.name))
-    return members
-
-
-def _wait_until_healthy(server: LiveServer, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            msg = f"server exited with {server.process.returncode}:\n{server.log()}"
-            raise RuntimeError(msg)
-        try:
-            if httpx.get(server.url + "/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    msg = f"server did not become healthy in {timeout}s:\n{server.log()}"
-    raise RuntimeError(msg)
+    return [p.pid for p in process_table() if p.group == pgid and p.state != "Z"]
