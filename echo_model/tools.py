@@ -179,47 +179,54 @@ def _explicit_calls(
     return [(tool, args, error) for _, tool, args, error in found]
 
 
-def _balanced(text: str, start: int) -> str | None:
-    """Return the text up to the parenthesis closing the one before ``start``."""
-    depth, quote, index = 1, "", start
-    end = min(len(text), start + MAX_CALL_CHARS)
-    while index < end:
+def _structure(text: str, start: int, end: int) -> Iterator[tuple[int, str]]:
+    """Yield the brackets and commas of ``text[start:end]`` outside quotes.
+
+    The one scanner both parsers use, so that they agree on what is quoted
+    (``'`` or ``"``, with backslash escapes).
+    """
+    quote, escaped = "", False
+    for index in range(start, end):
         char = text[index]
         if quote:
-            if char == "\\":
-                index += 1
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
             elif char == quote:
                 quote = ""
         elif char in "\"'":
             quote = char
-        elif char in "([{":
+        elif char in "([{)]},":
+            yield index, char
+
+
+def _balanced(text: str, start: int) -> str | None:
+    """Return the text up to the parenthesis closing the one before ``start``."""
+    depth = 1
+    for index, char in _structure(text, start, min(len(text), start + MAX_CALL_CHARS)):
+        if char in "([{":
             depth += 1
         elif char in ")]}":
             depth -= 1
             if depth == 0:
                 return text[start:index]
-        index += 1
     return None
 
 
 def _split_top_level(inner: str) -> list[str]:
-    pieces, depth, quote, current = [], 0, "", []
-    for char in inner:
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "\"'":
-            quote = char
-        elif char in "([{":
+    """Split call arguments at the commas outside brackets and quotes."""
+    depth, cuts = 0, [-1]
+    for index, char in _structure(inner, 0, len(inner)):
+        if char in "([{":
             depth += 1
         elif char in ")]}":
             depth -= 1
-        elif char == "," and depth == 0:
-            pieces.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    pieces.append("".join(current))
-    return [p.strip() for p in pieces if p.strip()]
+        elif depth == 0:
+            cuts.append(index)
+    cuts.append(len(inner))
+    pieces = (inner[a + 1 : b].strip() for a, b in itertools.pairwise(cuts))
+    return [piece for piece in pieces if piece]
 
 
 def _value(text: str) -> Any:

@@ -63,6 +63,10 @@ def calls(message: AIMessage) -> list[tuple[str, dict]]:
         ),
         ("set_alarm(7, loud=true)", [("set_alarm", {"hour": 7, "loud": True})]),
         (
+            'get_weather("a \\"b, c\\" d")',  # an escaped quote keeps the comma in
+            [("get_weather", {"location": 'a "b, c" d'})],
+        ),
+        (
             "add(1, 2) then get_weather(Rome)",
             [("add", {"a": 1, "b": 2}), ("get_weather", {"location": "Rome"})],
         ),
