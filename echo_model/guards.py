@@ -124,7 +124,8 @@ def check_request_body(limits: Limits, input_schema: type[BaseModel]) -> Depende
             _refuse("body", f"the body is not valid UTF-8 JSON: {error}")
         if not isinstance(body, dict):
             _refuse("body", "the body must be a JSON object")
-        batch = request.url.path.rstrip("/").endswith("/batch")
+        # The scope's path, not request.url: that builds a whole URL per request.
+        batch = request.scope["path"].rstrip("/").endswith("/batch")
         if "config" in body:
             _check_config(body["config"], batch=batch)
         if _depth(body) > limits.max_json_depth:

@@ -8,7 +8,9 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.output_parsers import StrOutputParser
-from langchain_core.runnables import ConfigurableField, Runnable
+from langchain_core.runnables import ConfigurableField, Runnable, RunnableConfig
+from langchain_core.runnables.config import ensure_config, merge_configs
+from langchain_core.runnables.configurable import RunnableConfigurableFields
 from pydantic import BaseModel, Field, TypeAdapter, WithJsonSchema
 
 from echo_model.chat_models import EchoChatModel
@@ -45,8 +47,9 @@ def configurable_model(**defaults: Any) -> Runnable:
     # An empty list, not None: the playground's form cannot render a nullable field.
     defaults.setdefault("stop", [])
     model = EchoChatModel(**defaults)
-    return model.configurable_fields(
-        **{
+    return ConfigurableOptions(
+        default=model,
+        fields={
             name: ConfigurableField(
                 id=name,
                 name=name,
@@ -54,8 +57,43 @@ def configurable_model(**defaults: Any) -> Runnable:
                 annotation=_config_annotation(name, getattr(model, name)),
             )
             for name, description in CONFIGURABLE_FIELDS.items()
-        }
+        },
     )
+
+
+class ConfigurableOptions(RunnableConfigurableFields):
+    """``RunnableConfigurableFields`` for fields that never change the input type.
+
+    What ``model.configurable_fields(...)`` returns, minus two per-request costs
+    that LangServe pays on every call (``with_config(config).input_schema``):
+    the base class re-validates a full copy of itself in ``with_config`` and
+    builds the configured model just to ask it for its input schema. The
+    fields here are the model's options (``n``, ``stop``, delays, faults), so
+    the input schema is the default model's, and a shallow copy is a correct
+    ``with_config``. Running, streaming and schemas otherwise behave as the
+    base class's.
+    """
+
+    @classmethod
+    def lc_id(cls) -> list[str]:
+        """Serialize as the base class, which ``load`` knows."""
+        return RunnableConfigurableFields.lc_id()
+
+    def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """Return the default model's input schema; no field here changes it."""
+        return self.default.get_input_schema(config)
+
+    def with_config(
+        self, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Runnable:
+        """Return a copy bound to ``config``, as the base class does, unvalidated.
+
+        The copy differs from this (already validated) object in its config
+        alone, which ``ensure_config`` normalizes.
+        """
+        return self.model_copy(
+            update={"config": ensure_config(merge_configs(config, kwargs))}
+        )
 
 
 def _config_annotation(field_name: str, default: Any) -> Any:
