@@ -1,0 +1,70 @@
+"""What the serving path does per request and per chunk: structure, not timing.
+
+Speed itself is measured in ``benchmarks/``; these pin down the properties the
+figures there rest on, so that a change undoing one fails here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Coroutine, Generator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.sse import parse_sse
+
+pytestmark = pytest.mark.filterwarnings("ignore:astream_log is deprecated")
+
+
+class _NoThreadsExecutor(concurrent.futures.ThreadPoolExecutor):
+    """A default executor that fails any attempt to run work off the event loop."""
+
+    def submit(
+        self, fn: Any, /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future:
+        msg = f"work was sent to a thread pool: {fn!r}"
+        raise AssertionError(msg)
+
+
+def _count_tasks(loop: asyncio.AbstractEventLoop) -> list[int]:
+    """Count the tasks created on ``loop`` from now on; returns the counter."""
+    created = [0]
+
+    def factory(
+        loop: asyncio.AbstractEventLoop,
+        coro: Coroutine[Any, Any, Any] | Generator[Any, None, Any],
+        **kwargs: Any,
+    ) -> asyncio.Task[Any]:
+        created[0] += 1
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(factory)
+    return created
+
+
+async def test_a_stream_creates_no_task_per_chunk(client: httpx.AsyncClient) -> None:
+    loop = asyncio.get_running_loop()
+    created = _count_tasks(loop)
+    try:
+        response = await client.post("/echo/stream", json={"input": "x" * 300})
+    finally:
+        loop.set_task_factory(None)
+    assert response.status_code == 200
+    chunks = [e for e in parse_sse(response.text) if e.event == "data"]
+    assert len(chunks) == 301
+    # A handful for the request; LangServe's event aggregator used to cost one
+    # task per streamed token (301 here), until server.py made it run inline.
+    assert created[0] < 30
+
+
+async def test_invoke_and_stream_never_leave_the_event_loop(
+    client: httpx.AsyncClient,
+) -> None:
+    asyncio.get_running_loop().set_default_executor(_NoThreadsExecutor())
+    invoked = await client.post("/echo/invoke", json={"input": "hello"})
+    assert invoked.json()["output"]["content"] == "hello"
+    streamed = await client.post("/echo/stream", json={"input": "hello"})
+    assert sum(e.event == "data" for e in parse_sse(streamed.text)) == 6
