@@ -15,9 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-import httpx
-
-from benchmarks.load import read_stream
+from benchmarks.load import StreamError, read_stream
 from benchmarks.processes import Server, serve
 
 SERVER = ["{python}", "server.py", "--port", "{port}", "--log-level", "warning"]
@@ -52,13 +50,12 @@ async def soak(server: Server, seconds: float, streams: int) -> SoakResult:
     result = SoakResult(seconds=seconds, streams=streams)
     start = time.monotonic()
     deadline = start + seconds
-    limits = httpx.Limits(max_connections=streams, max_keepalive_connections=streams)
 
-    async def client_loop(client: httpx.AsyncClient) -> None:
+    async def client_loop() -> None:
         while time.monotonic() < deadline:
             try:
-                stream = await read_stream(client, server.url + "/echo/stream", BODY)
-            except httpx.HTTPError:
+                stream = await read_stream(server.url + "/echo/stream", BODY)
+            except (OSError, asyncio.IncompleteReadError, StreamError):
                 result.errors += 1
                 continue
             result.chunks += stream.chunks
@@ -74,10 +71,7 @@ async def soak(server: Server, seconds: float, streams: int) -> SoakResult:
             )
             await asyncio.sleep(0.25)
 
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-        await asyncio.gather(
-            sample_rss(), *(client_loop(client) for _ in range(streams))
-        )
+    await asyncio.gather(sample_rss(), *(client_loop() for _ in range(streams)))
     result.rss_mib.append((time.monotonic() - start, server.rss_bytes() / 2**20))
     return result
 

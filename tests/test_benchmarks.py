@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 
@@ -9,7 +10,13 @@ import pytest
 
 from benchmarks import soak
 from benchmarks.guide_model import GuideEchoModel
-from benchmarks.load import concurrent_streams, held_streams_rss, wrk_invoke
+from benchmarks.load import (
+    StreamError,
+    concurrent_streams,
+    held_streams_rss,
+    read_stream,
+    wrk_invoke,
+)
 from benchmarks.processes import Server
 from tests.live_server import LiveServer
 
@@ -37,6 +44,43 @@ def test_sse_client_sees_every_chunk_of_every_stream(server: Server) -> None:
     assert result.completed == 4
     assert [r.chunks for r in result.results] == [51] * 4
     assert result.peak_rss_bytes > 0
+
+
+async def _serve_bytes(response: bytes) -> tuple[asyncio.Server, int]:
+    """A loopback server that answers any request with ``response``, byte by byte."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        await reader.readuntil(b"\r\n\r\n")
+        for byte in response:
+            writer.write(bytes([byte]))
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def test_sse_client_counts_markers_split_across_reads() -> None:
+    events = "".join(
+        f'event: data\r\ndata: {{"content": "{c}"}}\r\n\r\n' for c in "abc"
+    )
+    response = (
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n"
+        f"{events}event: end\r\n\r\n"
+    ).encode()
+    server, port = await _serve_bytes(response)
+    async with server:
+        result = await read_stream(f"http://127.0.0.1:{port}/echo/stream", {})
+    assert result.chunks == 3
+    assert result.completed
+    assert result.first_chunk_s is not None
+
+
+async def test_sse_client_refuses_an_error_status() -> None:
+    server, port = await _serve_bytes(b"HTTP/1.1 422 Unprocessable\r\n\r\n{}")
+    async with server:
+        with pytest.raises(StreamError, match="422"):
+            await read_stream(f"http://127.0.0.1:{port}/echo/stream", {})
 
 
 def test_held_streams_are_open_when_sampled(server: Server) -> None:
