@@ -381,8 +381,9 @@ class EchoChatModel(BaseChatModel):
         plan = self._plan(messages, stop, kwargs)
         for sent, chunk in enumerate(self._chunks(plan)):
             self._fail_if_due(plan, sent)
-            if delay := self._delay_before(sent):
-                await asyncio.sleep(delay)
+            # Even with no delay, let the event loop run between chunks: a
+            # stream that never yields would hold up every other client.
+            await asyncio.sleep(self._delay_before(sent))
             yield chunk
         self._fail_if_due(plan, plan.chunk_count, done=True)
         if not plan.chunk_count and (delay := self._delay_before(0)):

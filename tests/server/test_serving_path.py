@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 from collections.abc import Coroutine, Generator
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from tests.sse import parse_sse
 
@@ -68,3 +70,52 @@ async def test_invoke_and_stream_never_leave_the_event_loop(
     assert invoked.json()["output"]["content"] == "hello"
     streamed = await client.post("/echo/stream", json={"input": "hello"})
     assert sum(e.event == "data" for e in parse_sse(streamed.text)) == 6
+
+
+async def test_concurrent_streams_take_turns(app: FastAPI) -> None:
+    # Two streams at once, straight through the ASGI app so that every send is
+    # seen as it happens: the second must start before the first ends (a
+    # stream that never yields to the event loop holds up every other client).
+    sent: list[str] = []
+
+    async def stream(name: str) -> None:
+        body = json.dumps({"input": "x" * 200}).encode()
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/echo/stream",
+            "raw_path": b"/echo/stream",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"host", b"test"),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+        }
+        requests = [{"type": "http.request", "body": body, "more_body": False}]
+        finished = asyncio.Event()
+
+        async def receive() -> dict[str, Any]:
+            if requests:
+                return requests.pop()
+            await finished.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body":
+                if b"event: data" in message.get("body", b""):
+                    sent.append(name)
+                if not message.get("more_body", False):
+                    finished.set()
+
+        await app(scope, receive, send)
+
+    await asyncio.gather(stream("a"), stream("b"))
+    assert sent.count("a") == sent.count("b") == 201
+    assert sent.index("b") < len(sent) - 1 - sent[::-1].index("a")

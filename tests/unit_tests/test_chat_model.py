@@ -497,6 +497,21 @@ async def test_async_paths_are_native_with_no_thread_hop() -> None:
     ]
 
 
+async def test_concurrent_async_streams_take_turns() -> None:
+    # With no token delay, each chunk still lets the event loop run: a stream
+    # that never yields would starve every other task until it ends.
+    model = EchoChatModel()
+    order: list[str] = []
+
+    async def consume(name: str) -> None:
+        async for _ in model.astream("x" * 50):
+            order.append(name)
+
+    await asyncio.gather(consume("a"), consume("b"))
+    assert order.count("a") == order.count("b") == 51
+    assert order.index("b") < len(order) - 1 - order[::-1].index("a")
+
+
 def test_configurable_copies_still_stream() -> None:
     from echo_model.runnables import configurable_model
 
