@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -517,6 +518,13 @@ class EchoChatModel(BaseChatModel):
                 usage_metadata=self._usage(plan.echo),
             )
         )
+
+
+# LangChain reads the signature of `_generate`/`_agenerate` on every call, to
+# see whether they take `run_manager`; a signature stored on the function is
+# returned at once instead of being rebuilt (about 5 % of an `ainvoke`).
+for _hook in (EchoChatModel._generate, EchoChatModel._agenerate):
+    _hook.__signature__ = inspect.signature(_hook)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
