@@ -38,7 +38,9 @@ def config_validator(runnable: Runnable, limits: Limits) -> ConfigModifier:
     }
 
     async def validate(config: dict[str, Any], request: Request) -> dict[str, Any]:
-        configurable = config.get("configurable") or {}
+        configurable = config.get("configurable")
+        if not configurable:
+            return config  # nothing to check: the model's own defaults apply
         try:
             schema.model_validate({"configurable": configurable})
         except ValidationError as error:
