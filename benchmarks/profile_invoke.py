@@ -1,9 +1,13 @@
 """Where one ``/echo/invoke`` spends its time, in process, by layer.
 
-Run: ``python -m benchmarks.profile_invoke``. Calls the app's ASGI entry point
-directly (no network, no HTTP client) under cProfile and reports the share of
-the request spent in each layer; cProfile inflates absolute times, the shares
-are what to read.
+Run: ``python -m benchmarks.profile_invoke``. Calls each app's ASGI entry point
+directly (no network, no HTTP client), so only the server's own work counts:
+
+1. the time per request of apps built up step by step, from the bare limit
+   through LangServe serving a bare ``EchoChatModel`` to this server, as
+   ratios to the peer (LangServe serving the guide's model);
+2. this server under cProfile: the share of a request spent in each layer
+   (cProfile inflates absolute times; the shares are what to read).
 """
 
 from __future__ import annotations
@@ -15,6 +19,14 @@ import pstats
 import time
 from typing import Any
 
+from fastapi import FastAPI
+from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableLambda
+from langserve import add_routes
+
+from benchmarks.apps import bare_app, guide_app
+from echo_model import EchoChatModel
+from echo_model.runnables import configurable_model
 from server import Settings, create_app
 
 BODY = json.dumps({"input": "hello"}).encode()
@@ -63,14 +75,69 @@ async def _call(app: Any) -> None:
     await app(scope, receive, send)
 
 
-async def _run(app: Any, n: int) -> float:
+async def _run(app: Any, n: int, concurrency: int = 1) -> float:
+    """Return the wall time per request of ``n`` requests, ``concurrency`` at once."""
+
+    async def client(count: int) -> None:
+        for _ in range(count):
+            await _call(app)
+
     start = time.perf_counter()
-    for _ in range(n):
-        await _call(app)
-    return (time.perf_counter() - start) / n
+    await asyncio.gather(*(client(n // concurrency) for _ in range(concurrency)))
+    return (time.perf_counter() - start) / (n // concurrency * concurrency)
+
+
+def _langserve(runnable: Any) -> FastAPI:
+    app = FastAPI()
+    add_routes(app, runnable, path="/echo")
+    return app
+
+
+_CANNED = AIMessage("hello")
+
+
+async def _canned_reply(text: str) -> AIMessage:
+    return _CANNED
+
+
+#: Apps from the limit to this server; from the third on, each adds one thing.
+STEPS = [
+    ("bare FastAPI (the limit)", bare_app),
+    ("LangServe + the guide's model (the peer)", guide_app),
+    (
+        "LangServe + a canned AIMessage, no model",
+        lambda: _langserve(RunnableLambda(_canned_reply)),
+    ),
+    ("LangServe + EchoChatModel", lambda: _langserve(EchoChatModel())),
+    ("  + configurable n/stop/delays/faults", lambda: _langserve(configurable_model())),
+    ("  + checks, limits, /stats: this server", lambda: create_app(Settings())),
+]
+
+
+def compare_steps(requests: int, rounds: int = 5, concurrency: int = 32) -> None:
+    """Print the time per request of each step, best of ``rounds`` interleaved.
+
+    Requests run ``concurrency`` at once, as under wrk: the peer's model hops
+    to a thread pool, and one request at a time would count that hop's idle
+    wait, which concurrent requests fill with work.
+    """
+    apps = [(label, build()) for label, build in STEPS]
+    best = dict.fromkeys((label for label, _ in apps), float("inf"))
+    for _ in range(rounds):
+        for label, app in apps:
+            asyncio.run(_run(app, requests // 10, concurrency))  # warm up
+            wall = asyncio.run(_run(app, requests, concurrency))
+            best[label] = min(best[label], wall)
+    peer = best[STEPS[1][0]]
+    print(f"in process, {concurrency} requests at a time:")
+    print(f"{'app':<44}{'us/request':>11}{'x peer rate':>13}")
+    for label, _ in apps:
+        print(f"{label:<44}{best[label] * 1e6:>11.0f}{peer / best[label]:>12.2f}x")
+    print()
 
 
 def main(requests: int = 3000) -> None:
+    compare_steps(requests // 3)
     app = create_app(Settings())
     asyncio.run(_run(app, 300))  # warm up
     per_request = asyncio.run(_run(app, requests))
