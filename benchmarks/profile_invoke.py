@@ -82,9 +82,10 @@ async def _run(app: Any, n: int, concurrency: int = 1) -> float:
         for _ in range(count):
             await _call(app)
 
+    each = max(n // concurrency, 1)
     start = time.perf_counter()
-    await asyncio.gather(*(client(n // concurrency) for _ in range(concurrency)))
-    return (time.perf_counter() - start) / (n // concurrency * concurrency)
+    await asyncio.gather(*(client(each) for _ in range(concurrency)))
+    return (time.perf_counter() - start) / (each * concurrency)
 
 
 def _langserve(runnable: Any) -> FastAPI:

@@ -102,3 +102,17 @@ def test_the_peer_model_has_the_guide_s_flaws() -> None:
     assert type(model)._agenerate.__qualname__.startswith("BaseChatModel")
     assert type(model)._astream.__qualname__.startswith("BaseChatModel")
     assert model.invoke("hello", stop=["e"]).content == "hel"
+
+
+def test_profile_invoke_reports_every_step_and_layer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from benchmarks import profile_invoke
+
+    profile_invoke.main(requests=192)
+    report = capsys.readouterr().out
+    for label, _ in profile_invoke.STEPS:
+        assert label in report
+    for label, _, _ in profile_invoke.LAYERS:
+        assert label in report
+    assert "100%" in report
