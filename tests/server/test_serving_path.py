@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import json
 from collections.abc import Coroutine, Generator
 from typing import Any
@@ -16,6 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from server import Settings, create_app
 from tests.sse import parse_sse
 
 pytestmark = pytest.mark.filterwarnings("ignore:astream_log is deprecated")
@@ -119,3 +121,15 @@ async def test_concurrent_streams_take_turns(app: FastAPI) -> None:
     await asyncio.gather(stream("a"), stream("b"))
     assert sent.count("a") == sent.count("b") == 201
     assert sent.index("b") < len(sent) - 1 - sent[::-1].index("a")
+
+
+async def test_start_up_hides_long_lived_objects_from_the_collector() -> None:
+    app = create_app(Settings())
+    gc.unfreeze()
+    try:
+        assert gc.get_freeze_count() == 0
+        async with app.router.lifespan_context(app):
+            # The app and the libraries: well over 100,000 objects.
+            assert gc.get_freeze_count() > 50_000
+    finally:
+        gc.unfreeze()
