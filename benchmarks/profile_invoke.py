@@ -25,6 +25,7 @@ from langchain_core.runnables import RunnableLambda
 from langserve import add_routes
 
 from benchmarks.apps import bare_app, guide_app
+from benchmarks.asgi import post
 from echo_model import EchoChatModel
 from echo_model.runnables import configurable_model
 from server import Settings, create_app
@@ -43,36 +44,14 @@ LAYERS = [
 ]
 
 
+async def _check_ok(message: dict[str, Any]) -> None:
+    if message["type"] == "http.response.start" and message["status"] != 200:
+        msg = f"status {message['status']}"
+        raise RuntimeError(msg)
+
+
 async def _call(app: Any) -> None:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/echo/invoke",
-        "raw_path": b"/echo/invoke",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"bench"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(BODY)).encode()),
-        ],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
-    messages = [{"type": "http.request", "body": BODY, "more_body": False}]
-
-    async def receive() -> dict[str, Any]:
-        return messages.pop() if messages else {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start" and message["status"] != 200:
-            msg = f"status {message['status']}"
-            raise RuntimeError(msg)
-
-    await app(scope, receive, send)
+    await post(app, "/echo/invoke", BODY, _check_ok)
 
 
 async def _run(app: Any, n: int, concurrency: int = 1) -> float:

@@ -7,7 +7,6 @@ figures there rest on, so that a change undoing one fails here.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import gc
 import json
 from collections.abc import Coroutine, Generator
@@ -17,20 +16,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from benchmarks.asgi import post
 from server import Settings, create_app
+from tests.event_loop import NoThreadsExecutor
 from tests.sse import parse_sse
 
 pytestmark = pytest.mark.filterwarnings("ignore:astream_log is deprecated")
-
-
-class _NoThreadsExecutor(concurrent.futures.ThreadPoolExecutor):
-    """A default executor that fails any attempt to run work off the event loop."""
-
-    def submit(
-        self, fn: Any, /, *args: Any, **kwargs: Any
-    ) -> concurrent.futures.Future:
-        msg = f"work was sent to a thread pool: {fn!r}"
-        raise AssertionError(msg)
 
 
 def _count_tasks(loop: asyncio.AbstractEventLoop) -> list[int]:
@@ -67,7 +58,7 @@ async def test_a_stream_creates_no_task_per_chunk(client: httpx.AsyncClient) -> 
 async def test_invoke_and_stream_never_leave_the_event_loop(
     client: httpx.AsyncClient,
 ) -> None:
-    asyncio.get_running_loop().set_default_executor(_NoThreadsExecutor())
+    asyncio.get_running_loop().set_default_executor(NoThreadsExecutor())
     invoked = await client.post("/echo/invoke", json={"input": "hello"})
     assert invoked.json()["output"]["content"] == "hello"
     streamed = await client.post("/echo/stream", json={"input": "hello"})
@@ -81,42 +72,12 @@ async def test_concurrent_streams_take_turns(app: FastAPI) -> None:
     sent: list[str] = []
 
     async def stream(name: str) -> None:
-        body = json.dumps({"input": "x" * 200}).encode()
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/echo/stream",
-            "raw_path": b"/echo/stream",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [
-                (b"host", b"test"),
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-            "client": ("127.0.0.1", 1),
-            "server": ("127.0.0.1", 80),
-        }
-        requests = [{"type": "http.request", "body": body, "more_body": False}]
-        finished = asyncio.Event()
-
-        async def receive() -> dict[str, Any]:
-            if requests:
-                return requests.pop()
-            await finished.wait()
-            return {"type": "http.disconnect"}
-
         async def send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.body":
-                if b"event: data" in message.get("body", b""):
-                    sent.append(name)
-                if not message.get("more_body", False):
-                    finished.set()
+            if b"event: data" in message.get("body", b""):
+                sent.append(name)
 
-        await app(scope, receive, send)
+        body = json.dumps({"input": "x" * 200}).encode()
+        await post(app, "/echo/stream", body, send)
 
     await asyncio.gather(stream("a"), stream("b"))
     assert sent.count("a") == sent.count("b") == 201

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import concurrent.futures
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from pydantic import ValidationError
 
 from echo_model import EchoChatModel
+from tests.event_loop import NoThreadsExecutor
 
 
 def guide_model() -> EchoChatModel:
@@ -475,19 +475,9 @@ async def test_async_delays_never_block_the_event_loop() -> None:
     assert ticks >= 10
 
 
-class _NoThreadsExecutor(concurrent.futures.ThreadPoolExecutor):
-    """A default executor that fails any attempt to run work off the event loop."""
-
-    def submit(
-        self, fn: Any, /, *args: Any, **kwargs: Any
-    ) -> concurrent.futures.Future:
-        msg = f"work was sent to a thread pool: {fn!r}"
-        raise AssertionError(msg)
-
-
 async def test_async_paths_are_native_with_no_thread_hop() -> None:
     loop = asyncio.get_running_loop()
-    loop.set_default_executor(_NoThreadsExecutor())
+    loop.set_default_executor(NoThreadsExecutor())
     model = EchoChatModel(n=3)
     assert (await model.ainvoke("hello")).content == "hel"
     assert [c.content async for c in model.astream("cat")] == ["c", "a", "t", ""]
