@@ -9,6 +9,9 @@ Each is an app factory for ``uvicorn --factory``:
 - ``fake_app``: LangServe serving ``langchain_core``'s ``GenericFakeChatModel``,
   scripted to answer ``hello`` on ``/echo`` and a 1000-character reply on
   ``/long``.
+- ``floor_app``: LangServe serving no model at all, a function returning a
+  ready-made ``AIMessage``: the most any chat model served through LangServe's
+  handlers can reach.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from fastapi import Body, FastAPI
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableLambda
 from langserve import add_routes
 
 from benchmarks.guide_model import GuideEchoModel
@@ -88,4 +92,23 @@ def fake_app() -> FastAPI:
     long = GenericFakeChatModel(messages=itertools.cycle([AIMessage(LONG_REPLY)]))
     add_routes(app, hello, path="/echo")
     add_routes(app, long, path="/long")
+    return app
+
+
+#: The reply our server gives to {"input": "hello"}, made once.
+_CANNED = AIMessage(
+    content=BARE_BODY["output"]["content"],
+    response_metadata=BARE_BODY["output"]["response_metadata"],
+    usage_metadata=BARE_BODY["output"]["usage_metadata"],
+)
+
+
+async def _canned_reply(text: str) -> AIMessage:
+    return _CANNED
+
+
+def floor_app() -> FastAPI:
+    """Return LangServe's floor: a function returning a ready-made AIMessage."""
+    app = _langserve_app()
+    add_routes(app, RunnableLambda(_canned_reply), path="/echo")
     return app

@@ -20,11 +20,9 @@ import time
 from typing import Any
 
 from fastapi import FastAPI
-from langchain_core.messages import AIMessage
-from langchain_core.runnables import RunnableLambda
 from langserve import add_routes
 
-from benchmarks.apps import bare_app, guide_app
+from benchmarks.apps import bare_app, floor_app, guide_app
 from benchmarks.asgi import post
 from echo_model import EchoChatModel
 from echo_model.runnables import configurable_model
@@ -73,21 +71,11 @@ def _langserve(runnable: Any) -> FastAPI:
     return app
 
 
-_CANNED = AIMessage("hello")
-
-
-async def _canned_reply(text: str) -> AIMessage:
-    return _CANNED
-
-
 #: Apps from the limit to this server; from the third on, each adds one thing.
 STEPS = [
     ("bare FastAPI (the limit)", bare_app),
     ("LangServe + the guide's model (the peer)", guide_app),
-    (
-        "LangServe + a canned AIMessage, no model",
-        lambda: _langserve(RunnableLambda(_canned_reply)),
-    ),
+    ("LangServe + a canned AIMessage, no model", floor_app),
     ("LangServe + EchoChatModel", lambda: _langserve(EchoChatModel())),
     ("  + configurable n/stop/delays/faults", lambda: _langserve(configurable_model())),
     ("  + checks, limits, /stats: this server", lambda: create_app(Settings())),

@@ -81,6 +81,11 @@ TARGETS = [
         stream_body=ECHO_1000,
     ),
     Target(
+        "floor",
+        [*UVICORN, *FAST, "benchmarks.apps:floor_app"],
+        stream_path=None,
+    ),
+    Target(
         "fake",
         [*UVICORN, *FAST, "benchmarks.apps:fake_app"],
         stream_path="/long/stream",
@@ -250,6 +255,13 @@ def print_report(m: dict[str, Measured], results: list[Check], streams: int) -> 
     for check in results:
         mark = "met" if check.met else "NOT met"
         print(f"{check.name:<28}{check.value:>10.2f}  {check.target:<10}{mark}")
+    if {"floor", "bare", "guide"} <= m.keys():
+        floor = m["floor"].invoke.requests_per_second
+        print(
+            f"\nLangServe's floor (no model, a canned AIMessage): "
+            f"{floor / m['bare'].invoke.requests_per_second:.2f}x bare, "
+            f"{floor / m['guide'].invoke.requests_per_second:.2f}x guide"
+        )
     errors = {n: r.invoke.errors for n, r in m.items() if r.invoke.errors}
     print(f"\nerrors during invoke load: {errors or 'none'}")
 
