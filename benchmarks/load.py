@@ -128,41 +128,31 @@ async def read_stream(url: str, body: dict[str, Any]) -> StreamResult:
     result = StreamResult()
     start = time.perf_counter()
     async with asyncio.timeout(STREAM_TIMEOUT_S):
-        await _exchange(parts.hostname, parts.port, request, result, start)
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        try:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = head.split(b" ", 2)[1]
+            if status != b"200":
+                msg = f"the server answered {status.decode()}"
+                raise StreamError(msg)
+            tail = b""
+            while data := await reader.read(65536):
+                # A marker may straddle two reads: keep the last bytes, shorter
+                # than a marker, so none is counted twice.
+                window = tail + data
+                if found := window.count(_DATA_EVENT):
+                    if result.first_chunk_s is None:
+                        result.first_chunk_s = time.perf_counter() - start
+                    result.chunks += found
+                if _END_EVENT in window:
+                    result.completed = True
+                tail = window[-_KEEP:]
+        finally:
+            writer.close()
+            await writer.wait_closed()
     result.total_s = time.perf_counter() - start
     return result
-
-
-async def _exchange(
-    host: str | None,
-    port: int | None,
-    request: bytes,
-    result: StreamResult,
-    start: float,
-) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-        status = head.split(b" ", 2)[1]
-        if status != b"200":
-            msg = f"the server answered {status.decode()}"
-            raise StreamError(msg)
-        tail = b""
-        while data := await reader.read(65536):
-            # A marker may straddle two reads: keep the last bytes, shorter
-            # than a marker, so none is counted twice.
-            window = tail + data
-            if found := window.count(_DATA_EVENT):
-                if result.first_chunk_s is None:
-                    result.first_chunk_s = time.perf_counter() - start
-                result.chunks += found
-            if _END_EVENT in window:
-                result.completed = True
-            tail = window[-_KEEP:]
-    finally:
-        writer.close()
-        await writer.wait_closed()
 
 
 @dataclass
