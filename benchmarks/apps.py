@@ -53,13 +53,9 @@ BARE_BODY: dict[str, Any] = {
 LONG_REPLY = "x " * 500  # 1000 characters; the fake model streams it in 1000 chunks
 
 
-def bare_app() -> FastAPI:
-    """Return the limit: FastAPI parsing the request and returning the body."""
+def _app_with_health() -> FastAPI:
+    """A FastAPI app with the ``/health`` route the benchmark waits for."""
     app = FastAPI()
-
-    @app.post("/echo/invoke")
-    async def invoke(payload: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
-        return BARE_BODY
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -68,29 +64,34 @@ def bare_app() -> FastAPI:
     return app
 
 
-def _langserve_app() -> FastAPI:
-    app = FastAPI()
+def langserve_app(runnable: Any) -> FastAPI:
+    """Return an app serving ``runnable`` with LangServe at ``/echo``."""
+    app = _app_with_health()
+    add_routes(app, runnable, path="/echo")
+    return app
 
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+
+def bare_app() -> FastAPI:
+    """Return the limit: FastAPI parsing the request and returning the body."""
+    app = _app_with_health()
+
+    @app.post("/echo/invoke")
+    async def invoke(payload: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+        return BARE_BODY
 
     return app
 
 
 def guide_app() -> FastAPI:
     """Return the peer: LangServe serving the guide's echo model."""
-    app = _langserve_app()
-    add_routes(app, GuideEchoModel(parrot_buffer_length=1000), path="/echo")
-    return app
+    return langserve_app(GuideEchoModel(parrot_buffer_length=1000))
 
 
 def fake_app() -> FastAPI:
     """Return LangServe serving GenericFakeChatModel."""
-    app = _langserve_app()
     hello = GenericFakeChatModel(messages=itertools.cycle([AIMessage("hello")]))
     long = GenericFakeChatModel(messages=itertools.cycle([AIMessage(LONG_REPLY)]))
-    add_routes(app, hello, path="/echo")
+    app = langserve_app(hello)
     add_routes(app, long, path="/long")
     return app
 
@@ -109,6 +110,4 @@ async def _canned_reply(text: str) -> AIMessage:
 
 def floor_app() -> FastAPI:
     """Return LangServe's floor: a function returning a ready-made AIMessage."""
-    app = _langserve_app()
-    add_routes(app, RunnableLambda(_canned_reply), path="/echo")
-    return app
+    return langserve_app(RunnableLambda(_canned_reply))

@@ -19,10 +19,7 @@ import pstats
 import time
 from typing import Any
 
-from fastapi import FastAPI
-from langserve import add_routes
-
-from benchmarks.apps import bare_app, floor_app, guide_app
+from benchmarks.apps import bare_app, floor_app, guide_app, langserve_app
 from benchmarks.asgi import post
 from echo_model import EchoChatModel
 from echo_model.runnables import configurable_model
@@ -65,19 +62,16 @@ async def _run(app: Any, n: int, concurrency: int = 1) -> float:
     return (time.perf_counter() - start) / (each * concurrency)
 
 
-def _langserve(runnable: Any) -> FastAPI:
-    app = FastAPI()
-    add_routes(app, runnable, path="/echo")
-    return app
-
-
 #: Apps from the limit to this server; from the third on, each adds one thing.
 STEPS = [
     ("bare FastAPI (the limit)", bare_app),
     ("LangServe + the guide's model (the peer)", guide_app),
     ("LangServe + a canned AIMessage, no model", floor_app),
-    ("LangServe + EchoChatModel", lambda: _langserve(EchoChatModel())),
-    ("  + configurable n/stop/delays/faults", lambda: _langserve(configurable_model())),
+    ("LangServe + EchoChatModel", lambda: langserve_app(EchoChatModel())),
+    (
+        "  + configurable n/stop/delays/faults",
+        lambda: langserve_app(configurable_model()),
+    ),
     ("  + checks, limits, /stats: this server", lambda: create_app(Settings())),
 ]
 
