@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from benchmarks.processes import Server
+from tests.support.processes import Server
 
 
 @dataclass

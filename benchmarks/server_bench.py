@@ -27,7 +27,7 @@ from benchmarks.load import (
     single_stream_rate,
     wrk_invoke,
 )
-from benchmarks.processes import serve
+from tests.support.processes import serve
 
 RESULTS = Path(__file__).resolve().parent / "results"
 UVICORN = ["{python}", "-m", "uvicorn", "--factory", "--port", "{port}"]

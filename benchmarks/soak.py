@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from benchmarks.load import StreamError, read_stream
-from benchmarks.processes import Server, serve
+from tests.support.processes import Server, serve
 
 SERVER = ["{python}", "server.py", "--port", "{port}", "--log-level", "warning"]
 BODY = {"input": "soak " * 40}

@@ -8,7 +8,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
@@ -114,7 +114,8 @@ class EchoChatModel(BaseChatModel):
             # c|a|t||
 
     Stop sequences:
-        The reply ends after the first stop sequence it contains, which is kept.
+        The reply ends after the first stop sequence it contains, which is kept
+        (``include_stop_sequence=False`` drops it, as OpenAI and Anthropic do).
 
         .. code-block:: python
 
@@ -148,8 +149,10 @@ class EchoChatModel(BaseChatModel):
         raise ``EchoFaultError``, for testing clients.
 
     Per-call overrides:
-        ``model=``, ``n=`` and ``max_tokens=`` may be passed to ``invoke``,
-        ``stream`` and friends (or ``bind``); other keyword arguments are ignored.
+        ``model=``, ``n=``, ``max_tokens=`` and ``include_stop_sequence=`` may
+        be passed to ``invoke``, ``stream`` and friends (or ``bind``), as may
+        ``tools``, ``tool_choice`` and ``response_format`` (which ``bind_tools``
+        and ``with_structured_output`` set); other keyword arguments are ignored.
     """
 
     model_config = ConfigDict(populate_by_name=True)
@@ -162,6 +165,14 @@ class EchoChatModel(BaseChatModel):
 
     stop: list[str] | None = None
     """Default stop sequences; a ``stop`` argument to a call replaces them."""
+
+    include_stop_sequence: bool = True
+    """Whether a reply ended by a stop sequence keeps it (the seed guide's rule).
+
+    ``False`` drops it, as OpenAI's and Anthropic's APIs do (their adapters in
+    the server pass ``include_stop_sequence=False`` per call); either way
+    ``response_metadata["stop_sequence"]`` names the sequence that matched.
+    """
 
     max_tokens: int | None = Field(default=None, ge=0, strict=True)
     """Standard param: caps the reply like ``n`` (the smaller of the two wins)."""
@@ -221,6 +232,7 @@ class EchoChatModel(BaseChatModel):
             "model_name": self.model_name,
             "n": self.n,
             "stop": self.stop,
+            "include_stop_sequence": self.include_stop_sequence,
             "max_tokens": self.max_tokens,
             "first_token_delay": self.first_token_delay,
             "token_delay": self.token_delay,
@@ -248,10 +260,11 @@ class EchoChatModel(BaseChatModel):
         field of the model changes it.
         """
         key = (type(self), self.get_name("Input"))
-        schema = _INPUT_SCHEMAS.get(key)
-        if schema is None:
-            schema = _INPUT_SCHEMAS[key] = super().get_input_schema(config)
-        return schema
+        if key not in _INPUT_SCHEMAS:
+            _INPUT_SCHEMAS[key] = cast(
+                "type[BaseModel]", super().get_input_schema(config)
+            )
+        return _INPUT_SCHEMAS[key]
 
     def _get_ls_params(
         self, stop: list[str] | None = None, **kwargs: Any
@@ -414,7 +427,10 @@ class EchoChatModel(BaseChatModel):
             if max_tokens is not None:
                 limit = min(limit, max_tokens)
             stop_sequences = stop if stop is not None else (self.stop or [])
-            reply = echo(messages, limit=limit, stop=stop_sequences)
+            include = kwargs.get("include_stop_sequence", self.include_stop_sequence)
+            reply = echo(
+                messages, limit=limit, stop=stop_sequences, include_stop=bool(include)
+            )
         return _Plan(echo=reply, tool_calls=calls, fail_at=self._fault(text, messages))
 
     def _fault(self, text: str, messages: list[BaseMessage]) -> int | None:
@@ -475,7 +491,7 @@ class EchoChatModel(BaseChatModel):
 
     @staticmethod
     def _metadata(plan: _Plan, model_name: str) -> dict[str, Any]:
-        metadata = {
+        metadata: dict[str, Any] = {
             "model_name": model_name,
             "finish_reason": plan.echo.finish_reason,
             "stop_sequence": plan.echo.stop_sequence,
@@ -523,8 +539,9 @@ class EchoChatModel(BaseChatModel):
 # LangChain reads the signature of `_generate`/`_agenerate` on every call, to
 # see whether they take `run_manager`; a signature stored on the function is
 # returned at once instead of being rebuilt (about 5 % of an `ainvoke`).
+_hook: Any
 for _hook in (EchoChatModel._generate, EchoChatModel._agenerate):
-    _hook.__signature__ = inspect.signature(_hook)  # type: ignore[attr-defined]
+    _hook.__signature__ = inspect.signature(_hook)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.messages import BaseMessage
 
-from echo_model.tools import derive_args
+from echo_model.schemas import derive_args
 
 if TYPE_CHECKING:
     from echo_model.tools import PlannedCall
@@ -111,17 +111,25 @@ def media_marker(block: dict[str, Any]) -> str | None:
     return f"[{kind}]"
 
 
-def truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, str | None]:
-    """Cut ``text`` just after the earliest-ending stop sequence, keeping it.
+def truncate_at_stop(
+    text: str, stop: Sequence[str], *, include: bool = True
+) -> tuple[str, str | None]:
+    """Cut ``text`` at the earliest-ending stop sequence: after it, or before it.
 
     "Earliest-ending" is what a token-by-token generator sees first, so streaming
     and invoking agree. Empty stop sequences never match.
+
+    Args:
+        text: The text to cut.
+        stop: The stop sequences.
+        include: Keep the matched sequence (the seed guide's rule); ``False``
+            drops it, as OpenAI's and Anthropic's APIs do.
 
     Returns:
         The possibly shortened text and the stop sequence that matched, if any.
     """
     best_end: int | None = None
-    best_seq: str | None = None
+    best_seq: str = ""
     for seq in stop:
         if not seq:
             continue
@@ -133,25 +141,30 @@ def truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, str | None]:
             best_end, best_seq = end, seq
     if best_end is None:
         return text, None
-    return text[:best_end], best_seq
+    return text[: best_end if include else best_end - len(best_seq)], best_seq
 
 
 def echo(
-    messages: Sequence[BaseMessage], *, limit: int, stop: Sequence[str] = ()
+    messages: Sequence[BaseMessage],
+    *,
+    limit: int,
+    stop: Sequence[str] = (),
+    include_stop: bool = True,
 ) -> Echo:
     """Compute the reply to ``messages``.
 
     The reply is the first ``limit`` characters of the last message's text,
-    ended after the first stop sequence it contains (the sequence included).
+    ended at the first stop sequence it contains (see ``truncate_at_stop``).
 
     Args:
         messages: The conversation; only the last message is echoed.
         limit: The maximum number of characters in the reply (``>= 0``).
         stop: Stop sequences; a stop sequence must fit within ``limit`` to match.
+        include_stop: Whether the reply keeps the stop sequence that ended it.
     """
     texts = [message_text(m) for m in messages]
     last = texts[-1] if texts else ""
-    reply, matched = truncate_at_stop(last[:limit], stop)
+    reply, matched = truncate_at_stop(last[:limit], stop, include=include_stop)
     if matched is not None:
         finish_reason: FinishReason = "stop"
     elif len(last) > limit:
@@ -190,7 +203,7 @@ def json_echo(
     """The JSON reply asked for by ``response_format`` (never cut by ``n``/``stop``).
 
     ``{"type": "json_schema", "json_schema": {"schema": ...}}``: an object derived
-    from the schema (see ``echo_model.tools.derive_args``). ``{"type":
+    from the schema (see ``echo_model.schemas.derive_args``). ``{"type":
     "json_object"}``: the message's text if it is a JSON object, else an object
     derived from the optional ``"schema"`` key, else ``{"text": <the text>}``.
     """

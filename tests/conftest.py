@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from sse_starlette.sse import AppStatus
 
-from tests.live_server import LiveServer, run_server
+from tests.support.live_server import LiveServer, run_server
 
 
 @pytest.fixture(autouse=True)

@@ -17,8 +17,8 @@ from benchmarks.load import (
     read_stream,
     wrk_invoke,
 )
-from benchmarks.processes import Server
-from tests.live_server import LiveServer
+from tests.support.live_server import LiveServer
+from tests.support.processes import Server
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.browser.conftest import save_screenshot
-from tests.live_server import LiveServer, run_server
+from tests.support.live_server import LiveServer, run_server
 
 OUTPUT = "xpath=//*[normalize-space(text())='Output']/following-sibling::*[1]"
 
@@ -160,7 +160,7 @@ def test_other_pages_load_cleanly(page, live_server: LiveServer, path: str) -> N
 
 @pytest.fixture(scope="module")
 def locked_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    env = {"ECHO_API_KEY": "browser-test-key"}
+    env = {"ECHO_SERVER_API_KEY": "browser-test-key"}
     with run_server(tmp_path_factory.mktemp("locked"), env=env) as server:
         yield server
 

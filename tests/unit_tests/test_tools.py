@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 from echo_model import EchoChatModel, EchoFaultError
-from echo_model.tools import BoundTool, derive_args, validate
+from echo_model.schemas import derive_args, validate
+from echo_model.tools import BoundTool
 
 
 @tool

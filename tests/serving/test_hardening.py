@@ -11,8 +11,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from server import Settings, create_app
-from tests.sse import parse_sse
+from echo_model.serving.app import create_app
+from echo_model.serving.settings import Settings
+from tests.support.sse import parse_sse
 
 KEY = "echo-test-key-7d1e"  # a test value, checked for leaks
 

@@ -16,7 +16,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from server import Settings, create_app
+from echo_model.serving.app import create_app
+from echo_model.serving.settings import Settings
 
 # Short delays keep generated streams quick; longer ones are refused (422).
 app = create_app(Settings(max_delay=0.01, max_n=200))

@@ -11,8 +11,9 @@ import pytest
 from langserve.lzstring import LZString
 
 from echo_model import __version__
-from server import LINKS, Settings, create_app
-from tests.sse import parse_sse
+from echo_model.serving.app import LINKS, create_app
+from echo_model.serving.settings import Settings
+from tests.support.sse import parse_sse
 
 pytestmark = pytest.mark.filterwarnings("ignore:astream_log is deprecated")
 

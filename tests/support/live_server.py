@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.processes import (
+from tests.support.processes import (
     ROOT,
     free_port,
     process_table,

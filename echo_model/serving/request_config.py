@@ -1,4 +1,10 @@
-"""Checking per-request configuration before LangServe runs anything."""
+"""Checking per-request configuration before LangServe runs anything: one place.
+
+- ``check_config_shape``: the body's ``config`` is an object (or one per
+  input of a batch) holding only the keys of a LangChain ``RunnableConfig``.
+- ``config_validator``: its ``configurable`` values fit the model's fields,
+  constraints included, and the server's limits.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,14 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import ValidationError
 
-from echo_model.guards import Limits
+from echo_model.serving.limits import Limits, refuse
+
+#: The keys of a LangChain RunnableConfig; clients such as RemoteRunnable send
+#: several of them (LangServe then keeps only ``configurable``).
+CONFIG_KEYS = frozenset(RunnableConfig.__annotations__)
 
 ConfigModifier = Callable[[dict[str, Any], Request], Awaitable[dict[str, Any]]]
 
@@ -63,3 +73,26 @@ def config_validator(runnable: Runnable, limits: Limits) -> ConfigModifier:
         return config
 
     return validate
+
+
+def check_config_shape(config: Any, *, batch: bool) -> None:
+    """Refuse a ``config`` that is not an object of RunnableConfig keys (422).
+
+    Args:
+        config: The body's ``config`` value.
+        batch: Whether the body is a batch, which may hold one config per input.
+    """
+    if batch and isinstance(config, list):
+        configs = config
+    elif isinstance(config, dict):
+        configs = [config]
+    else:
+        refuse(("body", "config"), "'config' must be an object")
+    for one in configs:
+        if not isinstance(one, dict):
+            refuse(("body", "config"), "each config must be an object")
+        if unknown := set(one) - CONFIG_KEYS:
+            refuse(
+                ("body", "config"),
+                f"unknown config keys {sorted(unknown)}; known: {sorted(CONFIG_KEYS)}",
+            )

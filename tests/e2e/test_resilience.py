@@ -12,7 +12,7 @@ import httpx
 import pytest
 from langserve import RemoteRunnable
 
-from tests.live_server import LiveServer, live_group_members, run_server
+from tests.support.live_server import LiveServer, live_group_members, run_server
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -35,7 +35,7 @@ def wait_until_idle(server: LiveServer, timeout: float = 10) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def locked_server(tmp_path_factory: pytest.TempPathFactory) -> LiveServer:
-    env = {"ECHO_API_KEY": KEY}
+    env = {"ECHO_SERVER_API_KEY": KEY}
     with run_server(tmp_path_factory.mktemp("locked"), env=env) as server:
         yield server
 

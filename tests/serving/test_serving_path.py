@@ -16,10 +16,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from benchmarks.asgi import post
-from server import Settings, create_app
-from tests.event_loop import NoThreadsExecutor
-from tests.sse import parse_sse
+from echo_model.serving.app import create_app
+from echo_model.serving.settings import Settings
+from tests.support.asgi import post
+from tests.support.event_loop import NoThreadsExecutor
+from tests.support.sse import parse_sse
 
 pytestmark = pytest.mark.filterwarnings("ignore:astream_log is deprecated")
 

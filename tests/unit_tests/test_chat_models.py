@@ -19,7 +19,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from pydantic import ValidationError
 
 from echo_model import EchoChatModel
-from tests.event_loop import NoThreadsExecutor
+from tests.support.event_loop import NoThreadsExecutor
 
 
 def guide_model() -> EchoChatModel:
@@ -502,14 +502,30 @@ async def test_concurrent_async_streams_take_turns() -> None:
     assert order.index("b") < len(order) - 1 - order[::-1].index("a")
 
 
-def test_configurable_copies_still_stream() -> None:
-    from echo_model.runnables import configurable_model
-
-    model = configurable_model(n=10)
-    chunks = list(model.stream("abc", config={"configurable": {"n": 2}}))
-    assert [c.content for c in chunks] == ["a", "b", ""]
-
-
 def test_streaming_false_disables_streaming() -> None:
     chunks = list(EchoChatModel(streaming=False).stream("abc"))
     assert [c.content for c in chunks] == ["abc"]
+
+
+@pytest.mark.parametrize(
+    ("text", "stop", "expected"),
+    [
+        ("one. two.", ["."], "one"),
+        ("hello", ["lo", "ll"], "he"),  # earliest-ending match, then cut before it
+        ("abcd", ["abcd", "bc"], "a"),
+        ("hello", ["x"], "hello"),
+    ],
+)
+async def test_stop_sequence_can_be_excluded(
+    text: str, stop: list[str], expected: str
+) -> None:
+    model = EchoChatModel(include_stop_sequence=False)
+    result = model.invoke(text, stop=stop)
+    assert result.content == expected
+    if expected != text:
+        assert result.response_metadata["finish_reason"] == "stop"
+        assert result.response_metadata["stop_sequence"] in stop
+    assert "".join(stream_text(model, text, stop=stop)) == expected
+    assert "".join(await astream_text(model, text, stop=stop)) == expected
+    per_call = EchoChatModel().invoke(text, stop=stop, include_stop_sequence=False)
+    assert per_call.content == expected

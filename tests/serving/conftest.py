@@ -8,7 +8,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from server import Settings, create_app
+from echo_model.serving.app import create_app
+from echo_model.serving.settings import Settings
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from langchain_core.runnables import ConfigurableField
 from langchain_core.runnables.configurable import RunnableConfigurableFields
 
 from echo_model import EchoChatModel
-from echo_model.runnables import (
+from echo_model.serving.runnables import (
     CONFIGURABLE_FIELDS,
     ConfigurableOptions,
     chat_chain,
@@ -118,3 +118,9 @@ def test_chat_chain_answers_with_text(n: int) -> None:
     chain = chat_chain(configurable_model(n=10))
     reply = chain.invoke({"messages": [("human", "hello")]}, {"configurable": {"n": n}})
     assert reply == "hello"[:n]
+
+
+def test_configurable_copies_still_stream() -> None:
+    model = configurable_model(n=10)
+    chunks = list(model.stream("abc", config={"configurable": {"n": 2}}))
+    assert [c.content for c in chunks] == ["a", "b", ""]

@@ -18,7 +18,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk
 from langserve import RemoteRunnable
 
 from echo_model import EchoChatModel
-from tests.live_server import ROOT, LiveServer, live_group_members, run_server
+from tests.support.live_server import ROOT, LiveServer, live_group_members, run_server
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -219,6 +219,27 @@ def test_flags_and_environment_set_the_defaults(tmp_path: Path) -> None:
     assert output["output"]["response_metadata"]["model_name"] == "from-flag"
 
 
+def test_the_model_s_api_key_variable_does_not_lock_the_server(
+    tmp_path: Path,
+) -> None:
+    # The model's docstring says `export ECHO_API_KEY=...`: a server started in
+    # that shell must stay open; its own key is ECHO_SERVER_API_KEY.
+    with run_server(tmp_path, env={"ECHO_API_KEY": "optional"}) as server:
+        response = httpx.post(server.url + "/echo/invoke", json={"input": "hi"})
+    assert response.status_code == 200
+    with run_server(tmp_path, env={"ECHO_SERVER_API_KEY": "k"}) as server:
+        response = httpx.post(server.url + "/echo/invoke", json={"input": "hi"})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_app_is_built_once_per_process(tmp_path: Path, workers: int) -> None:
+    with run_server(tmp_path, args=["--workers", str(workers)]) as server:
+        assert httpx.get(server.url + "/health").status_code == 200
+        log = server.log()
+    assert log.count("echo-model app created in process") == workers
+
+
 def test_bad_environment_value_is_a_clear_startup_error() -> None:
     result = subprocess.run(
         [sys.executable, "server.py", "--help"],
@@ -238,7 +259,7 @@ def test_console_script_is_installed() -> None:
     result = subprocess.run(
         [str(script), "--help"], capture_output=True, text=True, timeout=60, check=True
     )
-    assert "Serve EchoChatModel with LangServe" in result.stdout
+    assert "Serve EchoChatModel over HTTP" in result.stdout
 
 
 def test_help_lists_every_flag_with_its_variable() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from operator import itemgetter
 from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, cast, get_args, get_origin
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.output_parsers import StrOutputParser
@@ -81,7 +81,7 @@ class ConfigurableOptions(RunnableConfigurableFields):
 
     def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
         """Return the default model's input schema; no field here changes it."""
-        return self.default.get_input_schema(config)
+        return cast("type[BaseModel]", self.default.get_input_schema(config))
 
     def with_config(
         self, config: RunnableConfig | None = None, **kwargs: Any
@@ -92,7 +92,11 @@ class ConfigurableOptions(RunnableConfigurableFields):
         alone, which ``ensure_config`` normalizes.
         """
         return self.model_copy(
-            update={"config": ensure_config(merge_configs(config, kwargs))}
+            update={
+                "config": ensure_config(
+                    merge_configs(config, cast("RunnableConfig", kwargs))
+                )
+            }
         )
 
 
@@ -109,8 +113,8 @@ def _config_annotation(field_name: str, default: Any) -> Any:
     """
     field = EchoChatModel.model_fields[field_name]
     constraints = tuple(field.metadata)
-    annotation = field.annotation
-    inner = annotation
+    annotation: Any = field.annotation
+    inner: Any = annotation
     if get_origin(annotation) in (Union, UnionType):
         kept = [arg for arg in get_args(annotation) if arg is not type(None)]
         inner = Union[tuple(kept)]  # noqa: UP007 - built from a tuple

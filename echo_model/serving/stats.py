@@ -46,7 +46,7 @@ class StatsHandler(BaseCallbackHandler):
         """Count a run that starts."""
         self.counts.started += 1
 
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+    def on_llm_new_token(self, token: Any, **kwargs: Any) -> None:
         """Count a streamed token (the final, empty metadata chunk is not one)."""
         if token:
             self.counts.tokens += 1

@@ -1,0 +1,107 @@
+"""The app factory: settings in, a FastAPI app with every route and guard out."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi_offline import FastAPIOffline
+
+from echo_model import __version__
+from echo_model.serving.auth import require_api_key
+from echo_model.serving.langserve_routes import add_langserve_routes
+from echo_model.serving.middleware import BodySizeLimit, ErrorReplies
+from echo_model.serving.openapi import document_event_streams
+from echo_model.serving.patches import apply_patches
+from echo_model.serving.runnables import configurable_model
+from echo_model.serving.settings import Settings, parse_settings
+from echo_model.serving.stats import StatsHandler
+
+logger = logging.getLogger("echo_model.server")
+
+#: What the index page points to.
+LINKS = {
+    "playground": "/echo/playground/",
+    "chat playground": "/chat/playground/",
+    "API docs": "/docs",
+    "health": "/health",
+}
+
+
+@asynccontextmanager
+async def freeze_start_up_objects(app: FastAPI) -> AsyncIterator[None]:
+    """At start-up, hide everything built so far from Python's garbage collector.
+
+    The app, LangServe's models and schemas and the libraries they import are
+    some 130,000 objects that live as long as the process, yet each full
+    collection walks them all, stalling requests (wrk, one worker: p99 50-80
+    ms). Frozen, they are skipped: p99 about 15 ms and 10-15 % more requests
+    per second. Objects made by requests are collected as before.
+    """
+    gc.collect()
+    gc.freeze()
+    yield
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Create the FastAPI app serving the echo model.
+
+    Routes: ``/echo`` (the model: invoke, batch, stream, stream_log,
+    stream_events, schemas, playground), ``/chat`` (the chat playground),
+    ``/health``, ``/stats`` and ``/`` (links to the playgrounds and the docs).
+
+    Args:
+        settings: Server settings; read from ``ECHO_*`` variables when ``None``.
+    """
+    settings = settings or parse_settings([])
+    apply_patches()
+    limits = settings.limits()
+    # The docs page loads Swagger UI from the package, not a CDN, so it works
+    # offline like the playgrounds. No ReDoc: its bundle fetches a logo from a CDN.
+    app = FastAPIOffline(
+        lifespan=freeze_start_up_objects,
+        redoc_url=None,
+        title="echo-model",
+        version=__version__,
+        description="A deterministic LangChain chat model that echoes.",
+    )
+    secrets = [settings.api_key] if settings.api_key else []
+    app.add_middleware(ErrorReplies, secrets=secrets)
+    app.add_middleware(BodySizeLimit, max_body_bytes=limits.max_body_bytes)
+    guards = [Depends(require_api_key(key)) for key in secrets]
+
+    stats = StatsHandler()
+
+    # Registered before LangServe's ~60 routes: a request walks the routes in
+    # order, and health checks come often.
+    @app.get("/stats", tags=["meta"], dependencies=guards)
+    async def run_stats() -> dict[str, int]:
+        """Count this process's model runs (active ones too) and streamed tokens."""
+        return stats.counts.as_dict()
+
+    @app.get("/health", tags=["meta"])
+    async def health() -> dict[str, str]:
+        """Report that the server is up, and its version."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/", tags=["meta"], response_model=None)
+    async def index(request: Request) -> dict[str, str] | HTMLResponse:
+        """Point a person to the playgrounds and the API docs."""
+        if "text/html" in request.headers.get("accept", ""):
+            items = "".join(
+                f'<li><a href="{url}">{name}</a></li>' for name, url in LINKS.items()
+            )
+            return HTMLResponse(f"<h1>echo-model {__version__}</h1><ul>{items}</ul>")
+        return LINKS
+
+    model = configurable_model(**settings.model_defaults(), callbacks=[stats])
+    add_langserve_routes(app, model, limits=limits, guards=guards)
+
+    document_event_streams(app)
+    logger.info("echo-model app created in process %d", os.getpid())
+    return app

@@ -1,0 +1,79 @@
+"""The command line: ``echo-server`` (and ``python server.py``) runs uvicorn."""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+import uvicorn
+from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
+
+from echo_model import __version__
+from echo_model.serving.patches import apply_patches
+from echo_model.serving.settings import LOOPBACK_HOSTS, parse_settings
+
+#: uvicorn builds the app in each worker process from this factory.
+APP_FACTORY = "echo_model.serving.app:create_app"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the server: ``echo-server --help`` for the flags."""
+    settings = parse_settings(argv)
+    # Before uvicorn imports the app module: importing LangServe imports
+    # sse-starlette, which swaps uvicorn's exit handler, and uvicorn binds the
+    # handler to the signals before it calls the app factory (which would be
+    # too late to undo it). Workers start fresh and are covered by the factory.
+    apply_patches()
+    # Worker processes build their own app from the environment.
+    os.environ.update(settings.environment())
+    base = f"http://{settings.host}:{settings.port}"
+    print(f"echo-model {__version__}: playground at {base}/echo/playground/")
+    print(f"  chat playground at {base}/chat/playground/, API docs at {base}/docs")
+    print(f"  model defaults: {settings.model_defaults()}")
+    if settings.api_key:
+        print("  API key required on model routes (Bearer, X-API-Key or Basic)")
+    elif settings.host in LOOPBACK_HOSTS:
+        print("  no API key set: open to anyone on this machine, and only to them")
+    else:
+        print(f"  WARNING: no API key set and bound to {settings.host}: open to all")
+    print(flush=True)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it with the handler
+    # that was there before: make that a clean exit, so a requested stop is a 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        log_config=log_config(settings.log_level),
+        access_log=settings.access_log,
+        # uvicorn waits this long (its annotation says int, but any float works).
+        timeout_graceful_shutdown=settings.graceful_timeout,  # type: ignore[arg-type]
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """Return uvicorn's logging config with the server's own logger added.
+
+    Without it, ``echo_model``'s messages (app start, unexpected errors) would
+    reach only Python's last-resort handler, which drops everything below
+    WARNING and formats nothing.
+    """
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["echo_model"] = {
+        "handlers": ["default"],
+        "level": LOG_LEVELS[level],
+        "propagate": False,
+    }
+    return config
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)

@@ -1,0 +1,122 @@
+"""ASGI middleware: the body-size limit and error replies.
+
+- ``BodySizeLimit``: answers 413 to oversized bodies.
+- ``ErrorReplies``: turns an unexpected error into a JSON 500 with its type and
+  message (no traceback), or a cleanly ended stream.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from fastapi import HTTPException
+from fastapi.responses import JSONResponse
+from pydantic import SecretStr
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger("echo_model.server")
+
+
+class BodySizeLimit:
+    """ASGI middleware refusing request bodies over the limit with a JSON 413.
+
+    A body whose ``Content-Length`` is over the limit is refused before any of
+    it is read; one sent without a length is counted as it arrives and refused
+    as soon as it passes the limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, or answer 413 (400 for a bad length header)."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await JSONResponse(
+                    {"detail": "invalid Content-Length header"}, status_code=400
+                )(scope, receive, send)
+                return
+            if int(declared) > self.max_body_bytes:
+                await JSONResponse(
+                    {"detail": self._too_large(int(declared))}, status_code=413
+                )(scope, receive, send)
+                return
+        received = 0
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body_bytes:
+                raise HTTPException(status_code=413, detail=self._too_large(received))
+            return message
+
+        await self.app(scope, counted_receive, send)
+
+    def _too_large(self, size: int) -> str:
+        return (
+            f"the body is {size} bytes or more; this server accepts at most"
+            f" {self.max_body_bytes} (--max-body-bytes)"
+        )
+
+
+class ErrorReplies:
+    """ASGI middleware turning an unexpected error into a reply that helps.
+
+    Before the response started: a JSON 500 ``{"detail": message, "type":
+    ExceptionType}`` (the traceback goes to the server log only, and any of
+    ``secrets`` in the message is masked). After it started (LangServe sends
+    an SSE ``error`` event when a run fails mid-stream, then re-raises): the
+    response is ended cleanly. Either way the error stops here, so the server
+    keeps the connection healthy instead of dropping it (a client reusing it
+    would see "connection reset", curl "transfer closed").
+    """
+
+    def __init__(self, app: ASGIApp, secrets: Sequence[SecretStr] = ()) -> None:
+        self.app = app
+        self.secrets = [s.get_secret_value() for s in secrets if s.get_secret_value()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app; reply or finish cleanly if it fails."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = finished = False
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started, finished
+            if message["type"] == "http.response.start":
+                started = True
+            elif message["type"] == "http.response.body":
+                finished = not message.get("more_body", False)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        except Exception as error:
+            logger.exception("unhandled error on %s", scope.get("path"))
+            if not started:
+                await JSONResponse(
+                    status_code=500,
+                    content={"detail": self._masked(str(error)), "type": _name(error)},
+                )(scope, receive, send)
+            elif not finished:
+                await send({"type": "http.response.body", "body": b""})
+
+    def _masked(self, message: str) -> str:
+        for secret in self.secrets:
+            message = message.replace(secret, "***")
+        return message
+
+
+def _name(error: BaseException) -> str:
+    # sse-starlette wraps a failing stream in an ExceptionGroup: name the cause.
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return type(error).__name__

@@ -1,0 +1,108 @@
+"""Checking LangServe request bodies before any work, as a FastAPI dependency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+from echo_model.serving.auth import Dependency
+from echo_model.serving.limits import Limits, refuse
+from echo_model.serving.request_config import check_config_shape
+
+
+def check_request_body(limits: Limits, input_schema: type[BaseModel]) -> Dependency:
+    """Return a dependency refusing bodies LangServe would choke on.
+
+    LangServe answers some malformed bodies with a bare 500 (a message list
+    item without a ``type``, a message whose fields make LangChain's message
+    classes raise, ``"config": null``, bytes that are not UTF-8, deep nesting)
+    and accepts batches of any size. This parses the body once (LangServe
+    reuses the parsed value) and checks its shape and size against ``limits``;
+    message inputs are also checked against ``input_schema``, the served
+    runnable's, so that their errors are reported as such.
+    """
+
+    async def check_body(request: Request) -> None:
+        if request.method != "POST":
+            return
+        try:
+            body = await request.json()
+        except RecursionError:
+            refuse("body", "the JSON is nested too deeply")
+        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+            refuse("body", f"the body is not valid UTF-8 JSON: {error}")
+        if not isinstance(body, dict):
+            refuse("body", "the body must be a JSON object")
+        # The scope's path, not request.url: that builds a whole URL per request.
+        batch = request.scope["path"].rstrip("/").endswith("/batch")
+        if "config" in body:
+            check_config_shape(body["config"], batch=batch)
+        if _depth(body) > limits.max_json_depth:
+            refuse("body", f"the JSON is nested deeper than {limits.max_json_depth}")
+        if batch:
+            inputs = body.get("inputs")
+            if not isinstance(inputs, list) or not inputs:
+                refuse("inputs", "'inputs' must be a non-empty list")
+            if len(inputs) > limits.max_batch:
+                refuse("inputs", f"a batch holds at most {limits.max_batch} inputs")
+            configs = body.get("config")
+            if isinstance(configs, list) and len(configs) != len(inputs):
+                refuse(
+                    ("body", "config"),
+                    f"{len(configs)} configs for {len(inputs)} inputs: send one"
+                    " config for all, or one per input",
+                )
+            for index, value in enumerate(inputs):
+                _check_input(value, ("body", "inputs", index), limits, input_schema)
+        elif "input" in body:
+            _check_input(body["input"], ("body", "input"), limits, input_schema)
+
+    return check_body
+
+
+def _check_input(
+    value: Any, loc: tuple[Any, ...], limits: Limits, input_schema: type[BaseModel]
+) -> None:
+    if isinstance(value, str):
+        return  # the common case, and always valid for a chat model
+    messages = value.get("messages") if isinstance(value, dict) else value
+    if isinstance(messages, list):
+        if len(messages) > limits.max_messages:
+            refuse(loc, f"an input holds at most {limits.max_messages} messages")
+        for index, item in enumerate(messages):
+            if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+                refuse(
+                    (*loc, index),
+                    "each message must be an object with a 'type' (human, ai,"
+                    " system, tool) and 'content'",
+                )
+    try:
+        input_schema.model_validate(value)
+    except ValidationError as error:
+        # LangServe would report these itself on most endpoints, but on /batch
+        # they escape as a 500.
+        raise RequestValidationError(
+            [
+                {**e, "loc": (*loc, *e["loc"])}
+                for e in error.errors(include_url=False, include_context=False)
+            ]
+        ) from None
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        # LangChain's message classes raise these for some field values.
+        refuse(loc, f"invalid message: {type(error).__name__}: {error}")
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in item)
+    return deepest

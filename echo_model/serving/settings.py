@@ -1,0 +1,198 @@
+"""Server settings: one declaration, read from flags, ``ECHO_*`` variables, defaults.
+
+Each field of ``Settings`` is a ``--flag`` (its name with dashes) and an
+environment variable (``ECHO_`` and its name in capitals, unless the field
+names another in its metadata). A flag wins over its variable, a variable over
+the default. The server's own API key is ``ECHO_SERVER_API_KEY`` (``--api-key``):
+``ECHO_API_KEY`` belongs to the model (``EchoChatModel.api_key``), so a shell
+that sets it for the model does not lock the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import Field, dataclass, field, fields
+from typing import Any
+
+from pydantic import SecretStr
+
+from echo_model.serving.limits import Limits
+
+ENV_PREFIX = "ECHO_"
+LOOPBACK_HOSTS = frozenset(["127.0.0.1", "localhost", "::1"])
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Server settings; each has a ``--flag`` and an environment variable.
+
+    Attributes:
+        host: Interface to bind.
+        port: TCP port to listen on.
+        workers: Number of uvicorn worker processes.
+        log_level: uvicorn log level.
+        access_log: Whether uvicorn logs every request.
+        graceful_timeout: Seconds in-flight requests get to finish on shutdown.
+        api_key: When set, every model route requires this key
+            (``ECHO_SERVER_API_KEY``).
+        max_body_bytes, max_n, max_messages, max_batch, max_delay: Request limits
+            (see ``echo_model.serving.limits.Limits``).
+        n: Default echo length (clients may override it per request).
+        model_name: Model name reported in response metadata.
+        first_token_delay: Default simulated seconds before the first chunk.
+        token_delay: Default simulated seconds between chunks.
+    """
+
+    host: str = field(default="127.0.0.1", metadata={"help": "interface to bind"})
+    port: int = field(default=8000, metadata={"help": "TCP port"})
+    workers: int = field(default=1, metadata={"help": "uvicorn worker processes"})
+    log_level: str = field(
+        default="info",
+        metadata={
+            "help": "uvicorn log level",
+            "choices": ["critical", "error", "warning", "info", "debug", "trace"],
+        },
+    )
+    access_log: bool = field(
+        default=False, metadata={"help": "log every request (costs ~10%% of req/s)"}
+    )
+    graceful_timeout: float = field(
+        default=30.0,
+        metadata={"help": "seconds in-flight streams get to finish on SIGTERM"},
+    )
+    api_key: SecretStr | None = field(
+        default=None,
+        metadata={
+            "help": "require this key on every model route (default: none)",
+            "env": "ECHO_SERVER_API_KEY",
+        },
+    )
+    max_body_bytes: int = field(
+        default=Limits.max_body_bytes, metadata={"help": "largest request body"}
+    )
+    max_n: int = field(
+        default=Limits.max_n, metadata={"help": "largest n a request may set"}
+    )
+    max_messages: int = field(
+        default=Limits.max_messages, metadata={"help": "most messages in one input"}
+    )
+    max_batch: int = field(
+        default=Limits.max_batch, metadata={"help": "most inputs in one batch"}
+    )
+    max_delay: float = field(
+        default=Limits.max_delay,
+        metadata={"help": "largest first_token_delay or token_delay a request may set"},
+    )
+    n: int = field(default=1000, metadata={"help": "default echo length"})
+    model_name: str = field(default="echo", metadata={"help": "reported model name"})
+    first_token_delay: float = field(
+        default=0.0, metadata={"help": "default seconds before the first chunk"}
+    )
+    token_delay: float = field(
+        default=0.0, metadata={"help": "default seconds between chunks"}
+    )
+
+    def limits(self) -> Limits:
+        """Return the request limits these settings fix."""
+        return Limits(
+            max_body_bytes=self.max_body_bytes,
+            max_n=self.max_n,
+            max_messages=self.max_messages,
+            max_batch=self.max_batch,
+            max_delay=self.max_delay,
+        )
+
+    def model_defaults(self) -> dict[str, Any]:
+        """Return the EchoChatModel fields these settings fix."""
+        return {
+            "n": self.n,
+            "model_name": self.model_name,
+            "first_token_delay": self.first_token_delay,
+            "token_delay": self.token_delay,
+        }
+
+    def environment(self) -> dict[str, str]:
+        """Return the variables that give these settings (secrets in the clear).
+
+        Worker processes build their app from the environment: handing them the
+        settings this way makes flags and variables mean the same everywhere.
+        """
+        variables = {}
+        for setting in fields(self):
+            value = getattr(self, setting.name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value is not None:
+                variables[env_name(setting)] = str(value)
+        return variables
+
+
+def env_name(setting: Field[Any]) -> str:
+    """Return the environment variable of a ``Settings`` field."""
+    return setting.metadata.get("env", ENV_PREFIX + setting.name.upper())
+
+
+def parse_settings(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build Settings from flags, falling back to environment variables, then defaults.
+
+    Args:
+        argv: Command-line arguments (``sys.argv[1:]`` when ``None``).
+        environ: Environment variables (``os.environ`` when ``None``).
+    """
+    environ = os.environ if environ is None else environ
+    parser = argparse.ArgumentParser(
+        prog="echo-server", description="Serve EchoChatModel over HTTP."
+    )
+    types_by_name = typing.get_type_hints(Settings)
+    for setting in fields(Settings):
+        variable = env_name(setting)
+        parse = _parser_for(types_by_name[setting.name])
+        default = setting.default
+        if variable in environ:
+            try:
+                default = parse(environ[variable])
+            except ValueError:
+                kind = "bool" if parse is parse_bool else parse.__name__
+                parser.error(f"{variable}={environ[variable]!r} is not a valid {kind}")
+        is_secret = parse is SecretStr
+        parser.add_argument(
+            "--" + setting.name.replace("_", "-"),
+            **(
+                {"action": argparse.BooleanOptionalAction}
+                if parse is parse_bool
+                else {"type": parse}
+            ),
+            default=default,
+            choices=setting.metadata.get("choices"),
+            help=f"{setting.metadata['help']} (env {variable}"
+            + (")" if is_secret else ", default %(default)s)"),
+        )
+    return Settings(**vars(parser.parse_args(argv)))
+
+
+def _parser_for(annotation: Any) -> Callable[[str], Any]:
+    """Return the function that parses a flag's text into a value of ``annotation``."""
+    if isinstance(annotation, types.UnionType):  # ``X | None``: parse as X
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    if annotation is bool:
+        return parse_bool
+    if annotation in (int, float, str, SecretStr):
+        return annotation
+    msg = f"no flag parser for settings of type {annotation!r}"
+    raise TypeError(msg)
+
+
+def parse_bool(text: str) -> bool:
+    """Parse a boolean environment value (``1/true/yes/on`` or ``0/false/no/off``)."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(text)
