@@ -19,6 +19,9 @@ class Limits:
         max_batch: Most inputs in one batch.
         max_delay: Largest ``first_token_delay`` or ``token_delay`` a request
             may configure, in seconds.
+        max_stop_sequences: Most stop sequences a request may configure.
+        max_stop_length: Longest stop sequence a request may configure, in
+            characters.
         max_json_depth: Deepest nesting of arrays and objects in a body.
     """
 
@@ -27,6 +30,8 @@ class Limits:
     max_messages: int = 1_000
     max_batch: int = 100
     max_delay: float = 10.0
+    max_stop_sequences: int = 64
+    max_stop_length: int = 1_000
     max_json_depth: int = 32
 
 

@@ -39,8 +39,9 @@ class Settings:
         graceful_timeout: Seconds in-flight requests get to finish on shutdown.
         api_key: When set, every model route requires this key
             (``ECHO_SERVER_API_KEY``).
-        max_body_bytes, max_n, max_messages, max_batch, max_delay: Request limits
-            (see ``echo_model.serving.limits.Limits``).
+        max_body_bytes, max_n, max_messages, max_batch, max_delay,
+            max_stop_sequences, max_stop_length: Request limits (see
+            ``echo_model.serving.limits.Limits``).
         n: Default echo length (clients may override it per request).
         model_name: Model name reported in response metadata.
         first_token_delay: Default simulated seconds before the first chunk.
@@ -87,6 +88,14 @@ class Settings:
         default=Limits.max_delay,
         metadata={"help": "largest first_token_delay or token_delay a request may set"},
     )
+    max_stop_sequences: int = field(
+        default=Limits.max_stop_sequences,
+        metadata={"help": "most stop sequences a request may set"},
+    )
+    max_stop_length: int = field(
+        default=Limits.max_stop_length,
+        metadata={"help": "longest stop sequence a request may set (characters)"},
+    )
     n: int = field(default=1000, metadata={"help": "default echo length"})
     model_name: str = field(default="echo", metadata={"help": "reported model name"})
     first_token_delay: float = field(
@@ -104,6 +113,8 @@ class Settings:
             max_messages=self.max_messages,
             max_batch=self.max_batch,
             max_delay=self.max_delay,
+            max_stop_sequences=self.max_stop_sequences,
+            max_stop_length=self.max_stop_length,
         )
 
     def model_defaults(self) -> dict[str, Any]:
