@@ -39,6 +39,8 @@ class Settings:
         graceful_timeout: Seconds in-flight requests get to finish on shutdown.
         api_key: When set, every model route requires this key
             (``ECHO_SERVER_API_KEY``).
+        allow_unauthenticated: Whether to serve a non-loopback host without an
+            API key (the server refuses to start that way otherwise).
         max_body_bytes, max_n, max_messages, max_batch, max_delay,
             max_stop_sequences, max_stop_length: Request limits (see
             ``echo_model.serving.limits.Limits``).
@@ -70,6 +72,12 @@ class Settings:
         metadata={
             "help": "require this key on every model route (default: none)",
             "env": "ECHO_SERVER_API_KEY",
+        },
+    )
+    allow_unauthenticated: bool = field(
+        default=False,
+        metadata={
+            "help": "serve a non-loopback --host without an API key (open to all)"
         },
     )
     max_body_bytes: int = field(
