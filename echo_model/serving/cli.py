@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import ipaddress
 import os
 import signal
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +15,7 @@ from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
 
 from echo_model import __version__
 from echo_model.serving.patches import apply_patches
-from echo_model.serving.settings import LOOPBACK_HOSTS, parse_settings
+from echo_model.serving.settings import LOOPBACK_HOSTS, Settings, parse_settings
 
 #: uvicorn builds the app in each worker process from this factory.
 APP_FACTORY = "echo_model.serving.app:create_app"
@@ -22,6 +24,8 @@ APP_FACTORY = "echo_model.serving.app:create_app"
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the server: ``echo-server --help`` for the flags."""
     settings = parse_settings(argv)
+    if problem := unsafe_bind(settings):
+        sys.exit(f"echo-server: {problem}")
     # Before uvicorn imports the app module: importing LangServe imports
     # sse-starlette, which swaps uvicorn's exit handler, and uvicorn binds the
     # handler to the signals before it calls the app factory (which would be
@@ -35,10 +39,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"  model defaults: {settings.model_defaults()}")
     if settings.api_key:
         print("  API key required on model routes (Bearer, X-API-Key or Basic)")
-    elif settings.host in LOOPBACK_HOSTS:
+    elif is_loopback(settings.host):
         print("  no API key set: open to anyone on this machine, and only to them")
     else:
         print(f"  WARNING: no API key set and bound to {settings.host}: open to all")
+        print("  (--allow-unauthenticated was given)")
     print(flush=True)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it with the handler
     # that was there before: make that a clean exit, so a requested stop is a 0.
@@ -57,6 +62,35 @@ def main(argv: Sequence[str] | None = None) -> None:
         loop="uvloop",
         http="httptools",
     )
+
+
+def unsafe_bind(settings: Settings) -> str | None:
+    """Say why ``settings`` would expose the model to the network unguarded, if so.
+
+    A non-loopback host without an API key serves anyone who can reach the
+    machine (in a container, anyone who can reach its port), so it needs the
+    explicit ``--allow-unauthenticated``.
+    """
+    if settings.api_key or settings.allow_unauthenticated:
+        return None
+    if is_loopback(settings.host):
+        return None
+    return (
+        f"refusing to serve --host {settings.host} without an API key: anyone who"
+        " can reach it could use the server. Set --api-key (or ECHO_SERVER_API_KEY),"
+        " or pass --allow-unauthenticated (ECHO_ALLOW_UNAUTHENTICATED=1) to serve"
+        " it open to all."
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names only this machine (``localhost`` or a loopback IP)."""
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
 
 
 def log_config(level: str) -> dict[str, Any]:
