@@ -31,7 +31,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from echo_model.echo import Echo, echo, json_echo, message_text, tool_call_echo
 from echo_model.structured import structured_output
-from echo_model.tools import BoundTool, PlannedCall, plan_tool_calls
+from echo_model.tools import (
+    BoundTool,
+    PlannedCall,
+    plan_tool_calls,
+    resolve_tool_choice,
+)
 
 DEFAULT_MODEL_NAME = "echo"
 
@@ -299,10 +304,15 @@ class EchoChatModel(BaseChatModel):
                 pydantic models, functions, JSON schemas, OpenAI tool dicts).
             tool_choice: ``"auto"`` (default), ``"any"``/``"required"``/``True``
                 to force a call, a tool's name to force that tool, or
-                ``"none"``.
+                ``"none"``; OpenAI's and Anthropic's dict forms also work.
             **kwargs: Passed on to ``bind``.
+
+        Raises:
+            ValueError: ``tool_choice`` forces a tool that is not in ``tools``,
+                or is of no known form.
         """
         formatted = [convert_to_openai_tool(tool) for tool in tools]
+        resolve_tool_choice(tool_choice, [t["function"]["name"] for t in formatted])
         if tool_choice is not None:
             kwargs["tool_choice"] = tool_choice
         return super().bind(tools=formatted, **kwargs)

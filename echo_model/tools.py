@@ -16,6 +16,8 @@ The rules, in order, for the last input message:
 4. A call is forced (``tool_choice`` is ``"any"``, ``"required"``, ``True`` or a
    tool's name): that tool (for ``"any"``: the first tool the text mentions,
    else the first bound tool), with arguments derived from its schema.
+   Forcing a tool that is not bound raises ``ValueError``, as LangChain's
+   partner models do (``resolve_tool_choice`` lists the accepted forms).
 5. ``tool_choice="auto"`` (the default): each tool the text *mentions*, with
    derived arguments. A tool is mentioned by its name or by a word of its name
    other than generic ones (``get``, ``tool``, ...): ``weather`` mentions
@@ -40,7 +42,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.messages import BaseMessage, ToolMessage
 
@@ -73,6 +75,9 @@ GENERIC_WORDS = frozenset(
 )
 
 FORCED = ("any", "required")
+MODES = ("auto", "none")
+#: What ``tool_choice`` asks for: call as the text says, never, some tool, one tool.
+Mode = Literal["auto", "none", "any", "tool"]
 #: Bounds that keep parsing linear in the text, whatever it holds: a call's
 #: arguments longer than this are not recognised, nor calls past the first few.
 MAX_CALL_CHARS = 4096
@@ -116,13 +121,18 @@ def plan_tool_calls(
     tool_choice: Any,
     text: str,
 ) -> list[PlannedCall]:
-    """Apply the module's rules; an empty list means "reply with text"."""
-    if not tools or tool_choice == "none" or not messages:
+    """Apply the module's rules; an empty list means "reply with text".
+
+    Raises:
+        ValueError: ``tool_choice`` forces a tool that is not bound, or has no
+            form LangChain, OpenAI or Anthropic use (see ``resolve_tool_choice``).
+    """
+    mode, forced_name = resolve_tool_choice(tool_choice, [t.name for t in tools])
+    if not tools or mode == "none" or not messages:
         return []
     if isinstance(messages[-1], ToolMessage):
         return []
-    forced_name = _forced_name(tool_choice, tools)
-    forced = forced_name is not None or tool_choice in (*FORCED, True)
+    forced = mode != "auto"
     allowed = [t for t in tools if forced_name in (None, t.name)]
     calls = _explicit_calls(text, allowed)
     if not calls:
@@ -135,12 +145,56 @@ def plan_tool_calls(
     ]
 
 
-def _forced_name(tool_choice: Any, tools: Sequence[BoundTool]) -> str | None:
-    if isinstance(tool_choice, dict):  # {"type": "function", "function": {"name"}}
-        tool_choice = (tool_choice.get("function") or tool_choice).get("name")
-    if isinstance(tool_choice, str) and any(t.name == tool_choice for t in tools):
-        return tool_choice
-    return None
+def resolve_tool_choice(
+    tool_choice: Any, names: Sequence[str]
+) -> tuple[Mode, str | None]:
+    """Reduce ``tool_choice`` to a mode and, for ``"tool"``, the forced tool's name.
+
+    Accepts LangChain's forms (``None``/``False``, ``True``, ``"auto"``,
+    ``"none"``, ``"any"``, ``"required"``, a tool's name), OpenAI's
+    (``{"type": "function", "function": {"name": ...}}``) and Anthropic's
+    (``{"type": "tool", "name": ...}``, ``{"type": "auto" | "any" | "none"}``).
+    A bound tool's name wins over a mode spelled the same.
+
+    Args:
+        tool_choice: The choice as given to ``bind_tools`` or per call.
+        names: The names of the bound tools.
+
+    Raises:
+        ValueError: The choice forces a tool that is not bound (LangChain's
+            partner models refuse that too), or has none of the forms above.
+    """
+    if tool_choice is None or tool_choice is False:
+        return "auto", None
+    if tool_choice is True:
+        return "any", None
+    name: Any = None
+    if isinstance(tool_choice, str):
+        name = tool_choice
+    elif isinstance(tool_choice, dict):
+        function = tool_choice.get("function")
+        name = (function if isinstance(function, dict) else tool_choice).get("name")
+        if name is None and tool_choice.get("type") in (*MODES, *FORCED):
+            name = tool_choice["type"]
+    if not isinstance(name, str):
+        msg = (
+            "Unrecognized tool_choice: expected 'auto', 'none', 'any', 'required', "
+            f"a bool, a bound tool's name or a dict naming one; got {tool_choice!r}"
+        )
+        raise ValueError(msg)
+    if name in names:
+        return "tool", name
+    if name in FORCED:
+        return "any", None
+    if name == "auto":
+        return "auto", None
+    if name == "none":
+        return "none", None
+    msg = (
+        f"tool_choice forces {name!r}, but no bound tool has that name "
+        f"(bound tools: {list(names)})"
+    )
+    raise ValueError(msg)
 
 
 def _planned(

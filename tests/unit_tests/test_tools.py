@@ -8,6 +8,7 @@ from typing import Any, Literal
 import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 from langchain_core.tools import tool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
@@ -385,3 +386,70 @@ def test_adversarial_text_parses_quickly() -> None:
     bound = EchoChatModel().bind_tools(TOOLS)
     result = bound.invoke(text)  # mentions add: derived call, no hang
     assert calls(result) == [("add", {"a": 0, "b": 0})]
+
+
+# --- tool_choice naming a tool that is not bound ------------------------------
+
+UNBOUND_CHOICES = [
+    "nope",
+    {"type": "function", "function": {"name": "nope"}},
+    {"type": "tool", "name": "nope"},
+]
+
+
+@pytest.mark.parametrize("tool_choice", UNBOUND_CHOICES)
+def test_bind_tools_rejects_forcing_an_unbound_tool(tool_choice: Any) -> None:
+    with pytest.raises(ValueError, match="tool_choice forces 'nope'.*get_weather"):
+        EchoChatModel().bind_tools(TOOLS, tool_choice=tool_choice)
+    with pytest.raises(ValueError, match="tool_choice forces 'nope'"):
+        EchoChatModel().bind_tools([], tool_choice=tool_choice)
+
+
+@pytest.mark.parametrize("tool_choice", UNBOUND_CHOICES)
+async def test_per_call_tool_choice_naming_an_unbound_tool_is_an_error(
+    tool_choice: Any,
+) -> None:
+    model = EchoChatModel()
+    kwargs = {
+        "tools": [convert_to_openai_tool(t) for t in TOOLS],
+        "tool_choice": tool_choice,
+    }
+    with pytest.raises(ValueError, match="tool_choice forces 'nope'"):
+        model.invoke("add(1, 2)", **kwargs)
+    with pytest.raises(ValueError, match="tool_choice forces 'nope'"):
+        await model.ainvoke("add(1, 2)", **kwargs)
+    with pytest.raises(ValueError, match="tool_choice forces 'nope'"):
+        list(model.stream("add(1, 2)", **kwargs))
+    with pytest.raises(ValueError, match="tool_choice forces 'nope'"):
+        [c async for c in model.astream("add(1, 2)", **kwargs)]
+
+
+@pytest.mark.parametrize(
+    ("tool_choice", "text", "expected"),
+    [
+        ({"type": "tool", "name": "add"}, "hi", [("add", {"a": 0, "b": 0})]),
+        (
+            {"type": "function", "function": {"name": "add"}},
+            "hi",
+            [("add", {"a": 0, "b": 0})],
+        ),
+        ({"type": "any"}, "hi", [("get_weather", {"location": "hi"})]),
+        ({"type": "auto"}, "add(1, 2)", [("add", {"a": 1, "b": 2})]),
+        ({"type": "none"}, "add(1, 2)", []),
+        (False, "add(1, 2)", [("add", {"a": 1, "b": 2})]),
+    ],
+)
+def test_every_tool_choice_form_of_a_bound_tool_or_mode(
+    tool_choice: Any, text: str, expected: list
+) -> None:
+    tools = [convert_to_openai_tool(t) for t in TOOLS]
+    per_call = EchoChatModel().invoke(text, tools=tools, tool_choice=tool_choice)
+    assert calls(per_call) == expected
+    bound = EchoChatModel().bind_tools(TOOLS, tool_choice=tool_choice)
+    assert calls(bound.invoke(text)) == expected
+
+
+@pytest.mark.parametrize("tool_choice", [3, {"type": "allowed_tools"}, ["add"]])
+def test_unrecognised_tool_choice_is_an_error(tool_choice: Any) -> None:
+    with pytest.raises(ValueError, match="Unrecognized tool_choice"):
+        EchoChatModel().bind_tools(TOOLS, tool_choice=tool_choice)
