@@ -38,7 +38,7 @@ def config_validator(runnable: Runnable, limits: Limits) -> ConfigModifier:
 
     Args:
         runnable: The runnable served; its ``config_schema`` is the authority.
-        limits: The server's limits on ``n`` and the delays.
+        limits: The server's limits on ``n``, the delays and the stop sequences.
     """
     schema = runnable.config_schema(include=["configurable"])
     maxima = {
@@ -68,11 +68,41 @@ def config_validator(runnable: Runnable, limits: Limits) -> ConfigModifier:
             if isinstance(configurable.get(name), int | float)
             and configurable[name] > maximum
         ]
+        over.extend(_stops_over_limits(configurable.get("stop"), limits))
         if over:
             raise RequestValidationError(over)
         return config
 
     return validate
+
+
+def _stops_over_limits(stop: Any, limits: Limits) -> list[dict[str, Any]]:
+    """Return an error for too many stop sequences, or for each one too long.
+
+    Matching costs time in the number and length of the sequences: without a
+    bound, one request can hold the event loop for every other.
+    """
+    if not isinstance(stop, list):
+        return []  # the schema check has already accepted it (None)
+    if len(stop) > limits.max_stop_sequences:
+        return [
+            {
+                "type": "too_long",
+                "loc": ["configurable", "stop"],
+                "msg": f"at most {limits.max_stop_sequences} stop sequences on"
+                f" this server, got {len(stop)} (--max-stop-sequences)",
+            }
+        ]
+    return [
+        {
+            "type": "string_too_long",
+            "loc": ["configurable", "stop", index],
+            "msg": f"a stop sequence has at most {limits.max_stop_length} characters"
+            f" on this server, got {len(sequence)} (--max-stop-length)",
+        }
+        for index, sequence in enumerate(stop)
+        if isinstance(sequence, str) and len(sequence) > limits.max_stop_length
+    ]
 
 
 def check_config_shape(config: Any, *, batch: bool) -> None:

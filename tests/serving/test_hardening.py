@@ -29,7 +29,14 @@ def client_for(settings: Settings) -> httpx.AsyncClient:
 @pytest.fixture
 async def limited() -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(
-        max_body_bytes=4096, max_n=50, max_messages=3, max_batch=2, max_delay=1.0
+        max_body_bytes=4096,
+        n=50,  # LangServe fills in the defaults of a config that sets any value
+        max_n=50,
+        max_messages=3,
+        max_batch=2,
+        max_delay=1.0,
+        max_stop_sequences=2,
+        max_stop_length=5,
     )
     async with client_for(settings) as client:
         yield client
@@ -185,6 +192,32 @@ async def test_invalid_content_length_is_400(limited: httpx.AsyncClient) -> None
             {"inputs": ["x"], "config": [{"configurable": {"first_token_delay": 5}}]},
             ["first_token_delay is limited"],
         ),
+        (
+            "/echo/invoke",
+            {"input": "x", "config": {"configurable": {"stop": ["a", "b", "c"]}}},
+            ["at most 2 stop sequences", '"loc":["configurable","stop"]'],
+        ),
+        (
+            "/echo/stream",
+            {"input": "x", "config": {"configurable": {"stop": ["a", "123456"]}}},
+            ["at most 5 characters", '"loc":["configurable","stop",1]'],
+        ),
+        (
+            "/echo/batch",
+            {
+                "inputs": ["x", "y"],
+                "config": [{}, {"configurable": {"stop": ["a", "b", "c"]}}],
+            },
+            ["at most 2 stop sequences"],
+        ),
+        (
+            "/chat/stream",
+            {
+                "input": {"messages": [{"type": "human", "content": "x"}]},
+                "config": {"configurable": {"stop": ["123456"]}},
+            },
+            ["at most 5 characters"],
+        ),
     ],
 )
 async def test_requests_over_a_limit_are_refused_before_any_work(
@@ -195,10 +228,25 @@ async def test_requests_over_a_limit_are_refused_before_any_work(
     assert (await limited.get("/stats")).json()["started"] == before
 
 
+async def test_a_body_full_of_stop_sequences_is_refused_before_any_work(
+    client: httpx.AsyncClient,
+) -> None:
+    # Under the default body limit, this request once stalled the server (1.4 s).
+    config = {"n": 100_000, "stop": [f"{i:05d}" for i in range(40_000)]}
+    body = {"input": "x" * 100_000, "config": {"configurable": config}}
+    before = (await client.get("/stats")).json()["started"]
+    response = await client.post("/echo/invoke", json=body)
+    assert_422(response, "stop sequences", '"loc":["configurable","stop"]')
+    assert (await client.get("/stats")).json()["started"] == before
+
+
 async def test_requests_within_the_limits_work(limited: httpx.AsyncClient) -> None:
     body = {"inputs": ["ab", "cd"], "config": {"configurable": {"n": 50}}}
     response = await limited.post("/echo/batch", json=body)
     assert [o["content"] for o in response.json()["output"]] == ["ab", "cd"]
+    body = {"input": "abcdef", "config": {"configurable": {"stop": ["x", "bcdef"]}}}
+    response = await limited.post("/echo/invoke", json=body)
+    assert response.json()["output"]["content"] == "abcdef"
 
 
 # --- Authentication ----------------------------------------------------------
