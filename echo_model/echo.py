@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from echo_model.tools import PlannedCall
 
 FinishReason = Literal["stop", "length", "tool_calls"]
+#: Characters of text searched for stop sequences at first; the window doubles.
+STOP_SEARCH_WINDOW = 256
 MEDIA_KINDS = {
     "image": "image",
     "image_url": "image",
@@ -117,7 +119,12 @@ def truncate_at_stop(
     """Cut ``text`` at the earliest-ending stop sequence: after it, or before it.
 
     "Earliest-ending" is what a token-by-token generator sees first, so streaming
-    and invoking agree. Empty stop sequences never match.
+    and invoking agree; on a tie the sequence listed first wins. Empty stop
+    sequences never match.
+
+    The text is searched in windows that double in size, each sequence only up
+    to the best end found so far, so the cost is about (sequences x the length
+    of the reply), not (sequences x the whole text).
 
     Args:
         text: The text to cut.
@@ -128,18 +135,25 @@ def truncate_at_stop(
     Returns:
         The possibly shortened text and the stop sequence that matched, if any.
     """
-    best_end: int | None = None
-    best_seq: str = ""
-    for seq in stop:
-        if not seq:
-            continue
-        start = text.find(seq)
-        if start < 0:
-            continue
-        end = start + len(seq)
-        if best_end is None or end < best_end:
-            best_end, best_seq = end, seq
-    if best_end is None:
+    sequences = [seq for seq in dict.fromkeys(stop) if seq]
+    best_end = len(text) + 1  # one past any end a match can have
+    best_seq: str | None = None
+    searched = 0  # every match ending at or before this has been looked for
+    window = STOP_SEARCH_WINDOW
+    while best_seq is None and searched < len(text):
+        upto = min(len(text), searched + window)
+        for seq in sequences:
+            # An end in (searched, upto], and before the best so far (a tie
+            # keeps the sequence listed first).
+            limit = min(upto, best_end - 1)
+            start = max(0, searched - len(seq) + 1)
+            if limit - start < len(seq):
+                continue
+            found = text.find(seq, start, limit)
+            if found >= 0:
+                best_end, best_seq = found + len(seq), seq
+        searched, window = upto, window * 2
+    if best_seq is None:
         return text, None
     return text[: best_end if include else best_end - len(best_seq)], best_seq
 

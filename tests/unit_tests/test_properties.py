@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessageChunk, HumanMessage
 
 from echo_model import EchoChatModel
-from echo_model.echo import message_text
+from echo_model.echo import message_text, truncate_at_stop
 
 texts = st.text(max_size=40)
 stops = st.none() | st.lists(st.text(max_size=3), max_size=3)
@@ -119,3 +121,65 @@ def test_streamed_tool_calls_aggregate_to_invoke(prefix, calls, tool_choice) -> 
         assert [c["args"] for c in invoked.tool_calls] == [
             {"a": a, "b": b} for a, b in calls
         ]
+
+
+# --- Stop sequences: the rule, against a brute-force reference ---------------
+
+
+def reference_truncate(
+    text: str, stop: list[str], *, include: bool
+) -> tuple[str, str | None]:
+    """The rule spelled out: the first end position any sequence completes at,
+    the earlier-listed sequence on a tie; cut after it, or before it."""
+    for end in range(1, len(text) + 1):
+        for seq in stop:
+            if seq and text[:end].endswith(seq):
+                return (text[:end] if include else text[: end - len(seq)]), seq
+    return text, None
+
+
+@settings(max_examples=400)
+@given(
+    # Long enough to cross the search windows, from a small alphabet so that
+    # sequences match early, late, overlapping, or never (those holding "c").
+    filler=st.text(alphabet="ab", max_size=600),
+    planted=st.text(alphabet="abc", min_size=1, max_size=8),
+    where=st.integers(0, 600),
+    stop=st.lists(st.text(alphabet="abc", max_size=8), max_size=6),
+    include=st.booleans(),
+)
+def test_truncate_at_stop_matches_the_reference(
+    filler: str, planted: str, where: int, stop: list[str], include: bool
+) -> None:
+    text = filler[:where] + planted + filler[where:]
+    stop = [*stop, planted] if where % 2 else stop
+    assert truncate_at_stop(text, stop, include=include) == reference_truncate(
+        text, stop, include=include
+    )
+
+
+class CountingText(str):
+    """A text that counts the characters ``find`` searches: the matching cost."""
+
+    searched = 0
+
+    def find(self, sub: str, start: Any = None, end: Any = None) -> int:  # type: ignore[override]
+        lo = 0 if start is None else start
+        hi = len(self) if end is None else min(end, len(self))
+        CountingText.searched += max(hi - lo, 0)
+        return super().find(sub, start, end)
+
+
+@pytest.mark.parametrize("matched_at", [0, 5_000])
+def test_stop_matching_costs_what_the_reply_needs_not_sequences_x_text(
+    matched_at: int,
+) -> None:
+    text = "a" * matched_at + "STOP" + "a" * 200_000
+    # Many sequences that never match, listed before the one that does.
+    stop = [f"absent{i}" for i in range(32)] + ["STOP"]
+    CountingText.searched = 0
+    reply, matched = truncate_at_stop(CountingText(text), stop)
+    assert (reply, matched) == ("a" * matched_at + "STOP", "STOP")
+    # Each sequence searches about as far as the match (windows double),
+    # never the 200k characters past it.
+    assert CountingText.searched <= len(stop) * (4 * matched_at + 1024)
