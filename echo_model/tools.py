@@ -10,7 +10,9 @@ The rules, in order, for the last input message:
    arguments fill the parameters in schema order, ``key=value`` names them, a
    single JSON object gives them all; values are JSON or Python literals,
    anything else is a string. Arguments are checked against the tool's schema;
-   a call that does not fit becomes an *invalid* tool call saying why. (The
+   a call that does not fit becomes an *invalid* tool call saying why, its
+   ``args`` the arguments as written with their parentheses (``({"a": 1})``):
+   never a JSON object, so a stream aggregates to the same invalid call. (The
    first 64 calls per tool count, each with at most 4096 characters of
    arguments, so that any text parses in linear time.)
 4. A call is forced (``tool_choice`` is ``"any"``, ``"required"``, ``True`` or a
@@ -106,7 +108,11 @@ class BoundTool:
 
 @dataclass(frozen=True)
 class PlannedCall:
-    """One tool call the model will make, valid (``error is None``) or not."""
+    """One tool call the model will make, valid (``error is None``) or not.
+
+    ``raw_args`` is the JSON of ``args`` for a valid call, and the arguments as
+    written, in their parentheses, for an invalid one.
+    """
 
     name: str
     args: dict[str, Any]
@@ -230,7 +236,11 @@ def _explicit_calls(
             if inner is None:
                 continue
             args, error = _parse_args(inner, tool)
-            found.append((match.start(), tool, args if error is None else inner, error))
+            # An invalid call keeps its arguments as written, parentheses and
+            # all: never JSON, so LangChain (which parses a streamed call's
+            # arguments) and API clients cannot mistake it for a valid call.
+            raw = args if error is None else f"({inner})"
+            found.append((match.start(), tool, raw, error))
     found.sort(key=lambda item: item[0])
     return [(tool, args, error) for _, tool, args, error in found]
 

@@ -89,38 +89,81 @@ def shout(text: str) -> str:
     return text.upper()
 
 
-@settings(max_examples=150)
+# Calls written in a message: valid calls of ``add`` (with the arguments they
+# must give), and calls of any shape to bound and unbound names, most of them
+# invalid: wrong types, missing or unknown arguments, too many positional
+# ones, JSON objects (alone or followed by more), quoted commas.
+valid_add_calls = st.tuples(st.integers(-1000, 1000), st.integers(-1000, 1000)).map(
+    lambda ab: (f"add({ab[0]}, b={ab[1]})", {"a": ab[0], "b": ab[1]})
+)
+values = st.integers(-1000, 1000).map(str) | st.sampled_from(
+    [
+        "2.5",
+        "'x'",
+        '"y, z"',
+        "'it\\'s'",
+        "true",
+        "null",
+        "[1, 2]",
+        '{"a": 1}',
+        '{"a": 1, "b": 2}',
+        '{"b": "2"}',
+        '{"text": "hi"}',
+        "{}",
+        "bare words",
+    ]
+)
+arguments = values | st.tuples(st.sampled_from(["a", "b", "c", "text"]), values).map(
+    "=".join
+)
+any_calls = st.tuples(
+    st.sampled_from(["add", "shout", "mul", "ad"]),
+    st.lists(arguments, max_size=4),
+).map(lambda call: (f"{call[0]}({', '.join(call[1])})", None))
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(
     # Free text around the calls, without parentheses that could open a call.
     prefix=st.text(st.characters(exclude_characters="()"), max_size=20),
-    calls=st.lists(
-        st.tuples(st.integers(-1000, 1000), st.integers(-1000, 1000)), max_size=3
-    ),
+    calls=st.lists(valid_add_calls | any_calls, max_size=3),
     tool_choice=st.sampled_from([None, "auto", "any", "add", "shout", "none"]),
 )
 def test_streamed_tool_calls_aggregate_to_invoke(prefix, calls, tool_choice) -> None:
-    text = " ".join([prefix, *(f"add({a}, b={b})" for a, b in calls)])
+    text = " ".join([prefix, *(written for written, _ in calls)])
     model = EchoChatModel().bind_tools([add, shout], tool_choice=tool_choice)
     invoked = model.invoke(text)
-    full = aggregate(list(model.stream(text)))
-    assert full.tool_calls == invoked.tool_calls
-    assert full.content == invoked.content
-    assert full.usage_metadata == invoked.usage_metadata
-    assert (
-        full.response_metadata["finish_reason"]
-        == (invoked.response_metadata["finish_reason"])
-    )
-    ids = [c["id"] for c in invoked.tool_calls]
-    assert len(ids) == len(set(ids))  # unique
-    assert [c["id"] for c in model.invoke(text).tool_calls] == ids  # stable
-    if tool_choice in ("any", "add", "shout"):
-        assert invoked.tool_calls  # a forced call always happens
-    if tool_choice == "none":
-        assert not invoked.tool_calls
-    if calls and tool_choice in (None, "auto", "any", "add"):
-        assert [c["args"] for c in invoked.tool_calls] == [
-            {"a": a, "b": b} for a, b in calls
+    for full in (
+        aggregate(list(model.stream(text))),
+        aggregate(asyncio.run(_collect(model, text, None))),
+    ):
+        assert full.tool_calls == invoked.tool_calls
+        # LangChain rebuilds a stream's invalid calls from its chunks, with no
+        # error; the reasons travel in the response metadata.
+        assert full.invalid_tool_calls == [
+            {**c, "error": None} for c in invoked.invalid_tool_calls
         ]
+        assert full.content == invoked.content
+        assert full.usage_metadata == invoked.usage_metadata
+        assert full.response_metadata == invoked.response_metadata
+    errors = invoked.response_metadata.get("tool_call_errors", {})
+    assert errors == {c["id"]: c["error"] for c in invoked.invalid_tool_calls}
+    made = [*invoked.tool_calls, *invoked.invalid_tool_calls]
+    ids = [c["id"] for c in made]
+    assert len(ids) == len(set(ids))  # unique
+    again = model.invoke(text)
+    assert [c["id"] for c in [*again.tool_calls, *again.invalid_tool_calls]] == ids
+    if tool_choice in ("any", "add", "shout"):
+        assert made  # a forced call always happens
+    if tool_choice == "none":
+        assert not made
+    expected = [args for _, args in calls]
+    if (
+        expected
+        and None not in expected
+        and tool_choice in (None, "auto", "any", "add")
+    ):
+        assert [c["args"] for c in invoked.tool_calls] == expected
 
 
 # --- Stop sequences: the rule, against a brute-force reference ---------------
@@ -163,7 +206,7 @@ class CountingText(str):
 
     searched = 0
 
-    def find(self, sub: str, start: Any = None, end: Any = None) -> int:  # type: ignore[override]
+    def find(self, sub: str, start: Any = None, end: Any = None) -> int:
         lo = 0 if start is None else start
         hi = len(self) if end is None else min(end, len(self))
         CountingText.searched += max(hi - lo, 0)

@@ -92,22 +92,36 @@ async def test_explicit_calls_are_parsed(text: str, expected: list) -> None:
         ("add('x', 2)", "a: 'x' is not of type integer"),
         ("add(1)", "missing required argument 'b'"),
         ("add(1, 2, 3)", "takes 2 arguments"),
+        # Arguments that are a JSON object, or start with one: LangChain parses
+        # a streamed call's arguments, and must not find a valid call in them.
+        ('add({"a": 1})', "missing required argument 'b'"),
+        ('add({"a": 1, "b": "2"})', "b: '2' is not of type integer"),
+        ('add({"a": 1, "b": 2}, 3)', "a: {'a': 1, 'b': 2} is not of type integer"),
     ],
 )
-def test_calls_that_do_not_fit_the_schema_are_invalid(text: str, error: str) -> None:
+async def test_calls_that_do_not_fit_the_schema_are_invalid(
+    text: str, error: str
+) -> None:
     model = EchoChatModel().bind_tools(TOOLS)
     result = model.invoke(text)
     assert result.tool_calls == []
     (invalid,) = result.invalid_tool_calls
     assert invalid["name"] == "add"
+    assert invalid["args"] == text.removeprefix("add")  # as written
     assert error in invalid["error"]
     assert error in result.response_metadata["tool_call_errors"][invalid["id"]]
-    streamed = aggregate(list(model.stream(text)))
-    assert [c["id"] for c in streamed.invalid_tool_calls] == [invalid["id"]]
-    assert (
-        streamed.response_metadata["tool_call_errors"]
-        == (result.response_metadata["tool_call_errors"])
-    )
+    # A stream aggregates to the same calls: LangChain rebuilds them from the
+    # chunks, with no error (the reason is in the response metadata).
+    for streamed in (
+        aggregate(list(model.stream(text))),
+        aggregate([c async for c in model.astream(text)]),
+    ):
+        assert streamed.tool_calls == []
+        assert streamed.invalid_tool_calls == [{**invalid, "error": None}]
+        assert (
+            streamed.response_metadata["tool_call_errors"]
+            == (result.response_metadata["tool_call_errors"])
+        )
 
 
 # --- Rules 1, 2, 4, 5, 6 -----------------------------------------------------
