@@ -6,6 +6,9 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
+from langchain_core.language_models._utils import _normalize_messages
+from langchain_core.language_models.chat_models import _format_for_tracing
+from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, ValidationError
 
 from echo_model.serving.auth import Dependency
@@ -68,14 +71,17 @@ def _check_input(
 ) -> None:
     if isinstance(value, str):
         return  # the common case, and always valid for a chat model
-    messages = value.get("messages") if isinstance(value, dict) else value
+    # A chat chain's input (and a prompt value) holds its messages in "messages".
+    in_dict = isinstance(value, dict)
+    messages = value.get("messages") if in_dict else value
+    messages_loc = (*loc, "messages") if in_dict else loc
     if isinstance(messages, list):
         if len(messages) > limits.max_messages:
             refuse(loc, f"an input holds at most {limits.max_messages} messages")
         for index, item in enumerate(messages):
             if not isinstance(item, dict) or not isinstance(item.get("type"), str):
                 refuse(
-                    (*loc, index),
+                    (*messages_loc, index),
                     "each message must be an object with a 'type' (human, ai,"
                     " system, tool) and 'content'",
                 )
@@ -93,6 +99,35 @@ def _check_input(
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         # LangChain's message classes raise these for some field values.
         refuse(loc, f"invalid message: {type(error).__name__}: {error}")
+    if isinstance(messages, list):
+        _check_content_blocks(messages, messages_loc)
+
+
+def _check_content_blocks(messages: list[dict[str, Any]], loc: tuple[Any, ...]) -> None:
+    """Refuse a content block LangChain's chat models would fail on (422).
+
+    Every call of a chat model converts its messages' media blocks twice, for
+    tracing and to LangChain's standard blocks, and raises on blocks it cannot
+    convert (``{"type": "image", "base64": ...}`` without a ``mime_type``): a
+    500 on invoke, an error event on a stream. Running the same conversions on
+    each block here finds exactly those, and names the block.
+    """
+    for index, item in enumerate(messages):
+        content = item.get("content")
+        if not isinstance(content, list):
+            continue
+        for position, block in enumerate(content):
+            if not isinstance(block, dict):
+                continue
+            message = HumanMessage(content=[block])
+            try:
+                _format_for_tracing([message])
+                _normalize_messages([message])
+            except (TypeError, ValueError, KeyError, AttributeError) as error:
+                refuse(
+                    (*loc, index, "content", position),
+                    f"invalid content block: {type(error).__name__}: {error}",
+                )
 
 
 def _depth(value: Any) -> int:

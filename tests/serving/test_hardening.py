@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -118,6 +119,71 @@ async def test_unknown_configurable_keys_pass_for_langgraph(
     response = await client.post("/echo/invoke", json=body)
     assert response.status_code == 200
     assert response.json()["output"]["content"] == "h"
+
+
+IMAGE = {"type": "image", "base64": "aGVsbG8=", "mime_type": "image/png"}
+# Blocks LangChain's chat models reject on every call (it converts image blocks
+# to OpenAI's format for tracing): no mime_type for base64 data, no source.
+BAD_BLOCKS = [
+    {"type": "image", "base64": "aGVsbG8="},
+    {"type": "image", "source_type": "base64", "data": "aGVsbG8="},
+    {"type": "image", "text": "no url or data"},
+]
+
+
+def with_blocks(*blocks: dict) -> list[dict]:
+    content = [{"type": "text", "text": "look"}, *blocks]
+    return [{"type": "system", "content": "s"}, {"type": "human", "content": content}]
+
+
+@pytest.mark.parametrize("block", BAD_BLOCKS)
+@pytest.mark.parametrize(
+    ("path", "body", "loc"),
+    [
+        ("/echo/invoke", {"input": with_blocks(IMAGE, "B")}, ["body", "input"]),
+        ("/echo/stream", {"input": with_blocks(IMAGE, "B")}, ["body", "input"]),
+        ("/echo/stream_log", {"input": with_blocks(IMAGE, "B")}, ["body", "input"]),
+        (
+            "/echo/stream_events",
+            {"input": with_blocks(IMAGE, "B")},
+            ["body", "input"],
+        ),
+        (
+            "/echo/batch",
+            {"inputs": ["ok", with_blocks(IMAGE, "B")]},
+            ["body", "inputs", 1],
+        ),
+        (
+            "/chat/invoke",
+            {"input": {"messages": with_blocks(IMAGE, "B")}},
+            ["body", "input", "messages"],
+        ),
+        (
+            "/chat/stream",
+            {"input": {"messages": with_blocks(IMAGE, "B")}},
+            ["body", "input", "messages"],
+        ),
+    ],
+)
+async def test_content_blocks_langchain_rejects_are_422_naming_the_block(
+    client: httpx.AsyncClient, path: str, body: dict, loc: list, block: dict
+) -> None:
+    body = json.loads(json.dumps(body).replace('"B"', json.dumps(block)))
+    before = (await client.get("/stats")).json()["started"]
+    response = await client.post(path, json=body)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == [*loc, 1, "content", 2]  # the third block of message 1
+    assert "content block" in error["msg"]
+    assert (await client.get("/stats")).json()["started"] == before
+
+
+async def test_valid_media_blocks_are_echoed(client: httpx.AsyncClient) -> None:
+    url = {"type": "image", "url": "https://example.com/a.png"}
+    response = await client.post(
+        "/echo/invoke", json={"input": with_blocks(IMAGE, url)}
+    )
+    assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize("inputs", [[], "hi", None])
