@@ -43,8 +43,14 @@ def check_request_body(limits: Limits, input_schema: type[BaseModel]) -> Depende
         batch = request.scope["path"].rstrip("/").endswith("/batch")
         if "config" in body:
             check_config_shape(body["config"], batch=batch)
-        if _depth(body) > limits.max_json_depth:
+        depth, too_wide = _shape(body)
+        if depth > limits.max_json_depth:
             refuse("body", f"the JSON is nested deeper than {limits.max_json_depth}")
+        if too_wide:
+            refuse(
+                _too_wide_integer(body, ("body",)) or "body",
+                "an integer beyond the signed 64-bit range (-2**63 to 2**63 - 1)",
+            )
         if batch:
             inputs = body.get("inputs")
             if not isinstance(inputs, list) or not inputs:
@@ -130,14 +136,34 @@ def _check_content_blocks(messages: list[dict[str, Any]], loc: tuple[Any, ...]) 
                 )
 
 
-def _depth(value: Any) -> int:
-    deepest, stack = 0, [(value, 1)]
+#: The integers every JSON encoder on the way takes: LangServe's streams
+#: serialize with orjson, which raises on anything wider, mid-response.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _shape(value: Any) -> tuple[int, bool]:
+    """Return how deeply ``value`` nests, and whether it holds a too-wide integer."""
+    deepest, too_wide, stack = 0, False, [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, dict):
             item = item.values()
         elif not isinstance(item, list):
+            if type(item) is int and not INT64_MIN <= item <= INT64_MAX:
+                too_wide = True
             continue
         deepest = max(deepest, depth)
         stack.extend((child, depth + 1) for child in item)
-    return deepest
+    return deepest, too_wide
+
+
+def _too_wide_integer(value: Any, loc: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """Return where the first integer beyond 64 bits is in ``value``, if any."""
+    if isinstance(value, dict | list):
+        children = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, child in children:
+            if (found := _too_wide_integer(child, (*loc, key))) is not None:
+                return found
+    elif type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+        return loc
+    return None

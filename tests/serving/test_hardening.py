@@ -111,6 +111,56 @@ async def test_deeply_nested_content_is_422(client: httpx.AsyncClient) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "loc"),
+    [
+        (
+            "/echo/stream_log",
+            {"input": "hi", "config": {"configurable": {"seed": 2**64}}},
+            ["body", "config", "configurable", "seed"],
+        ),
+        (
+            "/echo/invoke",
+            {"input": "hi", "config": {"configurable": {"seed": -(2**63) - 1}}},
+            ["body", "config", "configurable", "seed"],
+        ),
+        (
+            "/echo/stream",
+            {"input": [{"type": "human", "content": "x", "id": 10**30}]},
+            ["body", "input", 0, "id"],
+        ),
+        (
+            "/echo/batch",
+            {"inputs": ["a", "b"], "config": [{}, {"metadata": {"k": [1, 2**70]}}]},
+            ["body", "config", 1, "metadata", "k", 1],
+        ),
+        (
+            "/echo/stream_events",
+            {"input": "hi", "kwargs": {"x": 2**100}},
+            ["body", "kwargs", "x"],
+        ),
+    ],
+)
+async def test_integers_beyond_64_bits_are_422_naming_where(
+    client: httpx.AsyncClient, path: str, body: dict, loc: list
+) -> None:
+    before = (await client.get("/stats")).json()["started"]
+    response = await client.post(path, json=body)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == loc
+    assert "64-bit" in error["msg"]
+    assert (await client.get("/stats")).json()["started"] == before
+
+
+async def test_64_bit_integers_are_accepted(client: httpx.AsyncClient) -> None:
+    for seed in (2**63 - 1, -(2**63)):
+        body = {"input": "hi", "config": {"configurable": {"seed": seed}}}
+        response = await client.post("/echo/stream_log", json=body)
+        assert response.status_code == 200
+        assert parse_sse(response.text)[-1].event == "end"
+
+
 async def test_unknown_configurable_keys_pass_for_langgraph(
     client: httpx.AsyncClient,
 ) -> None:
