@@ -207,6 +207,9 @@ class EngineListener(Protocol):
     def on_state(self, running: int, waiting: int) -> None:
         """The number of running or waiting sequences changed."""
 
+    def on_tokens(self, model_name: str, count: int) -> None:
+        """``count`` tokens of a reply went out (counted live, not at the end)."""
+
     def on_finish(self, request: FinishedRequest) -> None:
         """A reply finished (or failed): record it, once."""
 
@@ -345,6 +348,10 @@ class Engine:
         self.running -= 1
         self._notify_state()
 
+    def _notify_tokens(self, model_name: str, count: int) -> None:
+        for listener in self.listeners:
+            listener.on_tokens(model_name, count)
+
     def _notify_state(self) -> None:
         for listener in self.listeners:
             listener.on_state(self.running, len(self._queue))
@@ -465,6 +472,7 @@ class Sequence:
         else:
             await turn
         self.token_times.append(self.engine.clock.time())
+        self.engine._notify_tokens(self.model_name, 1)
 
     async def wait_done(self, tokens: int) -> None:
         """Wait until the last of ``tokens`` tokens is due (a reply sent whole).
@@ -483,6 +491,7 @@ class Sequence:
         clock = self.engine.clock
         clock.sleep(self.due() - clock.time())
         self.token_times.append(clock.time())
+        self.engine._notify_tokens(self.model_name, 1)
 
     def sleep_until_done(self, tokens: int) -> None:
         """Block until the last of ``tokens`` tokens is due (synchronous callers)."""
@@ -494,6 +503,8 @@ class Sequence:
         now = self.engine.clock.time()
         start = len(self.token_times)
         self.token_times.extend(min(self.due(i), now) for i in range(start, tokens))
+        if tokens > start:
+            self.engine._notify_tokens(self.model_name, tokens - start)
 
     def finish(self, now: float) -> FinishedRequest:
         """Return the reply's timings, finished at ``now``."""

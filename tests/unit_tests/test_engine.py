@@ -23,6 +23,10 @@ class Recorder:
     def __init__(self) -> None:
         self.states: list[tuple[int, int]] = []
         self.finished: list[FinishedRequest] = []
+        self.tokens = 0
+
+    def on_tokens(self, model_name: str, count: int) -> None:
+        self.tokens += count
 
     def on_state(self, running: int, waiting: int) -> None:
         self.states.append((running, waiting))
@@ -64,6 +68,7 @@ async def test_tokens_come_exactly_on_their_deadlines() -> None:
     assert finished.finished_reason == "length"
     assert finished.generation_tokens == 5
     assert finished.queue_time == 0
+    assert recorder.tokens == 5
 
 
 async def test_streams_started_together_share_one_timer_per_step() -> None:
@@ -241,6 +246,7 @@ async def test_a_reply_sent_whole_waits_once_for_its_last_token() -> None:
     assert finished.e2e == pytest.approx(0.18)
     assert finished.ttft == pytest.approx(0.1)
     assert finished.prompt_tokens == 4
+    assert recorder.tokens == 5
     assert finished.inter_token_latencies() == pytest.approx([0.02] * 4)
 
 

@@ -1,0 +1,342 @@
+"""Prometheus metrics, named and bucketed like vLLM's, summed over every worker.
+
+``ServingMetrics`` listens to the engine (``echo_model.engine``) and so records
+every reply of the model once, whatever protocol asked for it:
+
+- gauges ``vllm:num_requests_running`` / ``vllm:num_requests_waiting``;
+- histograms ``vllm:time_to_first_token_seconds``,
+  ``vllm:inter_token_latency_seconds`` (one observation per gap),
+  ``vllm:time_per_output_token_seconds`` (one per reply: its mean gap),
+  ``vllm:e2e_request_latency_seconds``, ``vllm:request_queue_time_seconds``;
+- counters ``vllm:prompt_tokens_total``, ``vllm:generation_tokens_total``
+  (counted as tokens go out, so a scrape mid-stream sees them) and
+  ``vllm:request_success_total`` (label ``finished_reason``: ``stop``,
+  ``length``, ``tool_calls``, or ``abort`` for a reply that failed or was
+  cancelled, as vLLM counts aborts there too).
+
+All carry the label ``model_name``. The protocol adapters add, per request,
+``echo:requests_total`` and ``echo:request_errors_total`` (label
+``protocol``: ``langserve``, ``openai``, ``anthropic``) with
+``record_request``; LangServe's routes are counted by ``ProtocolCounter``,
+a callback handler on the served model.
+
+With several workers, ``echo-server`` points ``PROMETHEUS_MULTIPROC_DIR`` at a
+temporary directory it owns (``multiprocess_directory``) before any worker
+starts: prometheus-client then keeps each worker's values in files there, and
+a scrape of ``/metrics``, answered by any one worker, sums them all.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+from starlette.requests import Request
+from starlette.responses import Response
+
+from echo_model.engine import ABORT, FinishedRequest
+
+#: prometheus-client's switch to multiprocess mode (read when it is imported).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+#: The protocols the server speaks, as the ``protocol`` label says them.
+PROTOCOLS = ("langserve", "openai", "anthropic")
+
+#: vLLM's buckets (vllm/v1/metrics/loggers.py), so its dashboards fit.
+TTFT_BUCKETS = (
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0,
+    2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
+)  # fmt: skip
+ITL_BUCKETS = (
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
+    5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
+)  # fmt: skip
+REQUEST_LATENCY_BUCKETS = (
+    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0,
+    50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0,
+)  # fmt: skip
+
+#: Model names kept as label values; requests naming more are labelled
+#: ``OTHER_MODEL``, so a client cannot grow the series without bound.
+MAX_MODEL_NAMES = 16
+OTHER_MODEL = "other"
+
+
+class ServingMetrics:
+    """The metrics of one server process, and how to read them.
+
+    Implements ``echo_model.engine.EngineListener``: add it to the engine's
+    listeners. One per process: in multiprocess mode two instances in one
+    process would share their files.
+
+    Args:
+        model_name: The served model's name, the label of the engine gauges.
+    """
+
+    def __init__(self, model_name: str) -> None:
+        self.model_name = model_name
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        labels = ["model_name"]
+        self.running = Gauge(
+            "vllm:num_requests_running",
+            "Number of requests in model execution batches.",
+            labels,
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.waiting = Gauge(
+            "vllm:num_requests_waiting",
+            "Number of requests waiting to be processed.",
+            labels,
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.ttft = Histogram(
+            "vllm:time_to_first_token_seconds",
+            "Histogram of time to first token in seconds.",
+            labels,
+            buckets=TTFT_BUCKETS,
+            registry=registry,
+        )
+        self.itl = Histogram(
+            "vllm:inter_token_latency_seconds",
+            "Histogram of inter-token latency in seconds.",
+            labels,
+            buckets=ITL_BUCKETS,
+            registry=registry,
+        )
+        self.tpot = Histogram(
+            "vllm:time_per_output_token_seconds",
+            "Histogram of time per output token in seconds (mean per request).",
+            labels,
+            buckets=ITL_BUCKETS,
+            registry=registry,
+        )
+        self.e2e = Histogram(
+            "vllm:e2e_request_latency_seconds",
+            "Histogram of e2e request latency in seconds.",
+            labels,
+            buckets=REQUEST_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.queue_time = Histogram(
+            "vllm:request_queue_time_seconds",
+            "Histogram of time spent in WAITING phase for request.",
+            labels,
+            buckets=REQUEST_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.prompt_tokens = Counter(
+            "vllm:prompt_tokens",
+            "Number of prefill tokens processed.",
+            labels,
+            registry=registry,
+        )
+        self.generation_tokens = Counter(
+            "vllm:generation_tokens",
+            "Number of generation tokens processed.",
+            labels,
+            registry=registry,
+        )
+        self.request_success = Counter(
+            "vllm:request_success",
+            "Count of successfully processed requests.",
+            [*labels, "finished_reason"],
+            registry=registry,
+        )
+        self.requests = Counter(
+            "echo:requests",
+            "Requests received, by protocol.",
+            [*labels, "protocol"],
+            registry=registry,
+        )
+        self.request_errors = Counter(
+            "echo:request_errors",
+            "Requests that failed (an error reply or a broken stream), by protocol.",
+            [*labels, "protocol"],
+            registry=registry,
+        )
+        self._names: set[str] = {model_name}
+        self._running = self.running.labels(model_name)
+        self._waiting = self.waiting.labels(model_name)
+        self._tokens: dict[str, Any] = {}
+        # Every series a dashboard expects exists from the start, at zero.
+        for protocol in PROTOCOLS:
+            self.requests.labels(model_name, protocol)
+            self.request_errors.labels(model_name, protocol)
+        self._running.set(0)
+        self._waiting.set(0)
+
+    # --- Recording -----------------------------------------------------------------
+
+    def label(self, model_name: str) -> str:
+        """Return the label value for a request's model name (bounded in number)."""
+        if model_name in self._names:
+            return model_name
+        if len(self._names) < MAX_MODEL_NAMES and model_name:
+            self._names.add(model_name)
+            return model_name
+        return OTHER_MODEL
+
+    def on_state(self, running: int, waiting: int) -> None:
+        """Set the running and waiting gauges (the engine calls this)."""
+        self._running.set(running)
+        self._waiting.set(waiting)
+
+    def on_tokens(self, model_name: str, count: int) -> None:
+        """Count tokens as they go out (the engine calls this)."""
+        counter = self._tokens.get(model_name)
+        if counter is None:
+            counter = self.generation_tokens.labels(self.label(model_name))
+            self._tokens[model_name] = counter
+        counter.inc(count)
+
+    def on_finish(self, request: FinishedRequest) -> None:
+        """Record a finished reply's timings and counts (the engine calls this)."""
+        name = self.label(request.model_name)
+        self.request_success.labels(name, request.finished_reason).inc()
+        self.prompt_tokens.labels(name).inc(request.prompt_tokens)
+        self.e2e.labels(name).observe(request.e2e)
+        self.queue_time.labels(name).observe(request.queue_time)
+        if (ttft := request.ttft) is not None:
+            self.ttft.labels(name).observe(ttft)
+        if gaps := request.inter_token_latencies():
+            itl = self.itl.labels(name)
+            for gap in gaps:
+                itl.observe(gap)
+            self.tpot.labels(name).observe(sum(gaps) / len(gaps))
+
+    def record_request(
+        self, protocol: str, *, error: bool = False, model_name: str | None = None
+    ) -> None:
+        """Count one request of ``protocol``; with ``error``, count it failed too.
+
+        What a protocol adapter calls once per request: as it starts, or when
+        it is refused (``error=True``). A request that fails later (a stream
+        broken mid-way) is counted as started first, then ``record_error``.
+        """
+        name = self.label(model_name or self.model_name)
+        self.requests.labels(name, protocol).inc()
+        if error:
+            self.request_errors.labels(name, protocol).inc()
+
+    def record_error(self, protocol: str, *, model_name: str | None = None) -> None:
+        """Count a request of ``protocol``, already counted, as failed."""
+        name = self.label(model_name or self.model_name)
+        self.request_errors.labels(name, protocol).inc()
+
+    # --- Reading ---------------------------------------------------------------------
+
+    def collecting_registry(self) -> CollectorRegistry:
+        """Return the registry to read: every worker's values in multiprocess mode."""
+        directory = os.environ.get(MULTIPROC_ENV)
+        if not directory:
+            return self.registry
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=directory)
+        return registry
+
+    def render(self) -> bytes:
+        """Return the metrics in Prometheus's text format."""
+        return generate_latest(self.collecting_registry())
+
+    def totals(self) -> dict[str, int]:
+        """Return the run counts ``/stats`` reports, read from the metrics.
+
+        ``started`` is every reply the engine took (finished, failed or still
+        running or waiting); ``failed`` counts aborts; ``tokens`` counts
+        generated tokens.
+        """
+        finished = failed = tokens = active = 0
+        for family in self.collecting_registry().collect():
+            for sample in family.samples:
+                value = int(sample.value)
+                if sample.name == "vllm:request_success_total":
+                    if sample.labels["finished_reason"] == ABORT:
+                        failed += value
+                    else:
+                        finished += value
+                elif sample.name == "vllm:generation_tokens_total":
+                    tokens += value
+                elif sample.name in (
+                    "vllm:num_requests_running",
+                    "vllm:num_requests_waiting",
+                ):
+                    active += value
+        return {
+            "started": finished + failed + active,
+            "finished": finished,
+            "failed": failed,
+            "tokens": tokens,
+            "active": active,
+        }
+
+
+def metrics_route(metrics: ServingMetrics) -> Callable[[Request], Awaitable[Response]]:
+    """Return the ``GET /metrics`` endpoint: Prometheus's text format."""
+
+    async def scrape(request: Request) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return scrape
+
+
+class ProtocolCounter(BaseCallbackHandler):
+    """Counts model runs of one protocol (LangServe's) as requests and errors.
+
+    Attached to the served model as a callback: each run that starts counts
+    one request of ``protocol``, each that fails (or is cancelled) one error.
+    Timings are not taken here: the engine measures them.
+    """
+
+    run_inline = True  # cheap, never blocks: no thread pool
+
+    def __init__(self, metrics: ServingMetrics, protocol: str = "langserve") -> None:
+        self.metrics = metrics
+        self.protocol = protocol
+
+    def on_chat_model_start(self, *args: Any, **kwargs: Any) -> None:
+        """Count a run that starts."""
+        self.metrics.record_request(self.protocol)
+
+    def on_llm_error(
+        self, error: BaseException, *, run_id: UUID, **kwargs: Any
+    ) -> None:
+        """Count a run that failed or was cancelled."""
+        self.metrics.record_error(self.protocol)
+
+
+@contextmanager
+def multiprocess_directory(workers: int) -> Iterator[str | None]:
+    """Set up ``PROMETHEUS_MULTIPROC_DIR`` for ``workers`` worker processes.
+
+    With more than one worker and no directory set by the user, make a
+    temporary one, point the variable at it for the workers to inherit, and
+    remove both when the block ends. Call before anything imports
+    prometheus-client in the worker processes (they start fresh, so before
+    uvicorn starts them). Yields the directory in use, or ``None``.
+    """
+    if workers <= 1 or os.environ.get(MULTIPROC_ENV):
+        yield os.environ.get(MULTIPROC_ENV)
+        return
+    with tempfile.TemporaryDirectory(prefix="echo-model-metrics-") as directory:
+        os.environ[MULTIPROC_ENV] = directory
+        try:
+            yield directory
+        finally:
+            os.environ.pop(MULTIPROC_ENV, None)
