@@ -1,21 +1,30 @@
 """ASGI middleware: the body-size limit and error replies.
 
 - ``BodySizeLimit``: answers 413 to oversized bodies.
-- ``ErrorReplies``: turns an unexpected error into a JSON 500 with its type and
-  message (no traceback), or a cleanly ended stream.
+- ``ErrorReplies``: turns an unexpected error into a JSON 500 (its message only
+  if it is meant for the client), or a cleanly ended stream.
 """
 
 from __future__ import annotations
 
 import logging
+import traceback
+import uuid
 from collections.abc import Sequence
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from echo_model.chat_models import EchoFaultError
+
 logger = logging.getLogger("echo_model.server")
+
+#: Errors whose message is meant for the client: the faults a client asked the
+#: model to inject, and validation errors. Any other message may carry secrets
+#: or internals (of a wrapped model, say), so LangServe hides them, and so do we.
+CLIENT_ERRORS: tuple[type[Exception], ...] = (EchoFaultError, ValidationError)
 
 
 class BodySizeLimit:
@@ -69,13 +78,16 @@ class BodySizeLimit:
 class ErrorReplies:
     """ASGI middleware turning an unexpected error into a reply that helps.
 
-    Before the response started: a JSON 500 ``{"detail": message, "type":
-    ExceptionType}`` (the traceback goes to the server log only, and any of
-    ``secrets`` in the message is masked). After it started (LangServe sends
-    an SSE ``error`` event when a run fails mid-stream, then re-raises): the
-    response is ended cleanly. Either way the error stops here, so the server
-    keeps the connection healthy instead of dropping it (a client reusing it
-    would see "connection reset", curl "transfer closed").
+    Before the response started: a JSON 500. For an error meant for the client
+    (``CLIENT_ERRORS``) it is ``{"detail": message, "type": ExceptionType}``;
+    for any other, ``{"detail": "Internal Server Error", "type":
+    ExceptionType, "error_id": id}``, and the server log line with the
+    traceback carries the same id. After it started (LangServe sends an SSE
+    ``error`` event when a run fails mid-stream, then re-raises): the response
+    is ended cleanly. Either way the error stops here, so the server keeps the
+    connection healthy instead of dropping it (a client reusing it would see
+    "connection reset", curl "transfer closed"). Any of ``secrets`` is masked
+    in replies and in the log.
     """
 
     def __init__(self, app: ASGIApp, secrets: Sequence[SecretStr] = ()) -> None:
@@ -100,14 +112,30 @@ class ErrorReplies:
         try:
             await self.app(scope, receive, tracked_send)
         except Exception as error:
-            logger.exception("unhandled error on %s", scope.get("path"))
+            error_id = uuid.uuid4().hex
+            # Formatted here, not by the log handler, to mask the secrets in it.
+            logger.error(
+                "unhandled error %s on %s\n%s",
+                error_id,
+                scope.get("path"),
+                self._masked("".join(traceback.format_exception(error)).rstrip()),
+            )
             if not started:
                 await JSONResponse(
-                    status_code=500,
-                    content={"detail": self._masked(str(error)), "type": _name(error)},
+                    status_code=500, content=self._reply(error, error_id)
                 )(scope, receive, send)
             elif not finished:
                 await send({"type": "http.response.body", "body": b""})
+
+    def _reply(self, error: Exception, error_id: str) -> dict[str, str]:
+        cause = _cause(error)
+        if isinstance(cause, CLIENT_ERRORS):
+            return {"detail": self._masked(str(cause)), "type": type(cause).__name__}
+        return {
+            "detail": "Internal Server Error",
+            "type": type(cause).__name__,
+            "error_id": error_id,
+        }
 
     def _masked(self, message: str) -> str:
         for secret in self.secrets:
@@ -115,8 +143,8 @@ class ErrorReplies:
         return message
 
 
-def _name(error: BaseException) -> str:
-    # sse-starlette wraps a failing stream in an ExceptionGroup: name the cause.
+def _cause(error: BaseException) -> BaseException:
+    # sse-starlette wraps a failing stream in an ExceptionGroup: find the cause.
     while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]
-    return type(error).__name__
+    return error

@@ -10,8 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
+from fastapi import FastAPI
+from pydantic import SecretStr, ValidationError
 
+from echo_model import EchoChatModel
 from echo_model.serving.app import create_app
 from echo_model.serving.settings import Settings
 from tests.support.sse import parse_sse
@@ -181,7 +183,7 @@ BAD_BLOCKS = [
 ]
 
 
-def with_blocks(*blocks: dict) -> list[dict]:
+def with_blocks(*blocks: object) -> list[dict[str, Any]]:
     content = [{"type": "text", "text": "look"}, *blocks]
     return [{"type": "system", "content": "s"}, {"type": "human", "content": content}]
 
@@ -436,16 +438,71 @@ def test_the_key_never_shows_in_settings() -> None:
     assert KEY not in str(settings)
 
 
+def app_failing_with(settings: Settings, error: Exception) -> FastAPI:
+    """The server's app, plus a route that fails with ``error``."""
+    app = create_app(settings)
+
+    @app.get("/fails")
+    async def fails() -> None:
+        raise error
+
+    return app
+
+
 async def test_the_key_never_reaches_logs_or_errors(
-    locked: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    await locked.post("/echo/invoke", json={"input": "hi"})
-    body = {"input": "hi", "config": {"configurable": {"fail_after_chunks": 0}}}
-    failed = await locked.post("/echo/invoke", json=body, headers={"X-API-Key": KEY})
-    assert failed.status_code == 500
-    assert KEY not in failed.text
+    # A wrapped model's error could quote what it was given: here, the key.
+    leaky = RuntimeError(f"upstream refused the key {KEY}")
+    app = app_failing_with(Settings(api_key=SecretStr(KEY)), leaky)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        failed = await client.get("/fails", headers={"X-API-Key": KEY})
+        body = {"input": "hi", "config": {"configurable": {"fail_after_chunks": 0}}}
+        injected = await client.post(
+            "/echo/invoke", json=body, headers={"X-API-Key": KEY}
+        )
+    assert failed.status_code == injected.status_code == 500
+    for response in (failed, injected):
+        assert KEY not in response.text
+        assert KEY not in str(response.headers)
+    assert "upstream refused the key" in caplog.text  # the operator sees the error
     assert KEY not in caplog.text
+
+
+async def test_unexpected_errors_hide_their_message_and_name_an_error_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="echo_model.server")
+    app = app_failing_with(Settings(), KeyError("internal_table_name"))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/fails")
+    assert response.status_code == 500
+    reply = response.json()
+    assert reply == {
+        "detail": "Internal Server Error",
+        "type": "KeyError",
+        "error_id": reply["error_id"],
+    }
+    assert "internal_table_name" not in response.text
+    [record] = [r for r in caplog.records if reply["error_id"] in r.getMessage()]
+    assert record.name == "echo_model.server"
+    assert "internal_table_name" in record.getMessage()
+    assert "Traceback" in record.getMessage()
+
+
+async def test_validation_errors_keep_their_message() -> None:
+    with pytest.raises(ValidationError) as invalid:
+        EchoChatModel(n=-1)
+    app = app_failing_with(Settings(), invalid.value)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.get("/fails")
+    assert response.status_code == 500
+    assert response.json()["type"] == "ValidationError"
+    assert "greater than or equal to 0" in response.json()["detail"]
 
 
 # --- Errors that help --------------------------------------------------------
