@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,15 @@ def test_model_layer_never_imports_the_serving_layer() -> None:
     result = run(str(BIN / "lint-imports"), "--no-cache")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Contracts: 1 kept, 0 broken." in result.stdout
+
+
+def test_the_contract_covers_every_model_module() -> None:
+    # A new model module must join the contract, or nothing checks its imports.
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contract = config["tool"]["importlinter"]["contracts"][0]
+    modules = {
+        f"echo_model.{path.stem}"
+        for path in (ROOT / "echo_model").glob("*.py")
+        if path.stem != "__init__"
+    }
+    assert modules == set(contract["source_modules"])
