@@ -94,6 +94,8 @@ class StreamResult:
     first_chunk_s: float | None = None
     total_s: float = 0.0
     completed: bool = False
+    #: Seconds from the start at which each data event arrived.
+    event_times: list[float] = field(default_factory=list)
 
 
 class StreamError(Exception):
@@ -142,9 +144,11 @@ async def read_stream(url: str, body: dict[str, Any]) -> StreamResult:
                 # than a marker, so none is counted twice.
                 window = tail + data
                 if found := window.count(_DATA_EVENT):
+                    now = time.perf_counter() - start
                     if result.first_chunk_s is None:
-                        result.first_chunk_s = time.perf_counter() - start
+                        result.first_chunk_s = now
                     result.chunks += found
+                    result.event_times.extend([now] * found)
                 if _END_EVENT in window:
                     result.completed = True
                 tail = window[-_KEEP:]
