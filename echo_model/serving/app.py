@@ -16,6 +16,7 @@ from echo_model import __version__
 from echo_model.serving.auth import require_api_key
 from echo_model.serving.langserve_routes import add_langserve_routes
 from echo_model.serving.middleware import BodySizeLimit, ErrorReplies
+from echo_model.serving.openai_api import add_openai_routes
 from echo_model.serving.openapi import document_event_streams
 from echo_model.serving.patches import apply_patches
 from echo_model.serving.runnables import configurable_model
@@ -100,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return LINKS
 
     model = configurable_model(**settings.model_defaults(), callbacks=[stats])
+    # Before LangServe's routes, which a request walks in order.
+    add_openai_routes(app, model, limits=limits, guards=guards)
     add_langserve_routes(app, model, limits=limits, guards=guards)
 
     document_event_streams(app)
