@@ -12,6 +12,11 @@ from collections.abc import Iterator
 from typing import Any
 
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+#: Keys that say what a schema holds; an option with none of them (``{}``) is
+#: derived only if nothing else is allowed.
+_SCHEMA_KEYS = frozenset(
+    ["type", "properties", "items", "anyOf", "oneOf", "allOf", "enum", "const"]
+)
 
 _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
     "string": str,
@@ -24,16 +29,33 @@ _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 
 
-def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+def _expand(
+    schema: dict[str, Any], root: dict[str, Any]
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """Follow ``$ref`` (and a lone ``allOf``) to the schema meant; also the refs.
+
+    ``#`` names the root. References that only name each other name no schema:
+    they give ``{}``.
+    """
+    refs: set[str] = set()
     while "$ref" in schema:
-        path = schema["$ref"].removeprefix("#/").split("/")
+        ref = schema["$ref"]
+        if ref in refs:
+            return {}, frozenset(refs)
+        refs.add(ref)
         target: Any = root
-        for part in path:
-            target = target.get(part, {})
-        schema = target
+        for part in ref.removeprefix("#").removeprefix("/").split("/"):
+            if part:
+                target = target.get(part, {}) if isinstance(target, dict) else {}
+        schema = target if isinstance(target, dict) else {}
     if "allOf" in schema and len(schema["allOf"]) == 1:
-        schema = {**schema, **_resolve(schema["allOf"][0], root)}
-    return schema
+        inner, inner_refs = _expand(schema["allOf"][0], root)
+        schema, refs = {**schema, **inner}, refs | inner_refs
+    return schema, frozenset(refs)
+
+
+def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    return _expand(schema, root)[0]
 
 
 def validate(schema: dict[str, Any], value: Any, root: dict[str, Any]) -> list[str]:
@@ -81,24 +103,35 @@ def _is(value: Any, kind: str) -> bool:
 
 
 def derive_args(schema: dict[str, Any], text: str) -> dict[str, Any]:
-    """Derive a schema-valid arguments object from ``text`` (see module rules)."""
+    """Derive a schema-valid arguments object from ``text`` (see module rules).
+
+    A schema met again inside itself (a recursive ``$ref``) ends the recursion:
+    ``None`` where it may be null, else an empty array or object.
+    """
     numbers = (float(n) for n in NUMBER.findall(text))
-    value = _derive(schema, text, numbers, schema)
+    value = _derive(schema, text, numbers, schema, frozenset(["#"]))
     return value if isinstance(value, dict) else {}
 
 
 def _derive(
-    schema: dict[str, Any], text: str, numbers: Iterator[float], root: dict[str, Any]
+    schema: dict[str, Any],
+    text: str,
+    numbers: Iterator[float],
+    root: dict[str, Any],
+    within: frozenset[str],
 ) -> Any:
-    schema = _resolve(schema, root)
+    """Derive a value of ``schema``; ``within`` holds the refs being derived."""
+    schema, refs = _expand(schema, root)
+    if refs & within:
+        return _without_recursion(schema, root)
+    within |= refs
     if "const" in schema:
         return schema["const"]
     if "enum" in schema:
         return schema["enum"][0]
     options = schema.get("anyOf") or schema.get("oneOf")
     if options:
-        usable = [o for o in options if _resolve(o, root).get("type") != "null"]
-        return _derive((usable or options)[0], text, numbers, root)
+        return _derive(_option(options, root, within), text, numbers, root, within)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
@@ -112,13 +145,42 @@ def _derive(
         return False
     if kind == "array":
         if schema.get("minItems", 0) > 0:
-            return [_derive(schema.get("items", {}), text, numbers, root)]
+            return [_derive(schema.get("items", {}), text, numbers, root, within)]
         return []
     if kind == "null":
         return None
     properties = schema.get("properties", {})
     return {
-        name: _derive(properties.get(name, {}), text, numbers, root)
+        name: _derive(properties.get(name, {}), text, numbers, root, within)
         for name in properties
         if name in schema.get("required", [])
     }
+
+
+def _option(
+    options: list[dict[str, Any]], root: dict[str, Any], within: frozenset[str]
+) -> dict[str, Any]:
+    """The ``anyOf``/``oneOf`` option to derive from.
+
+    The first that says what it holds and does not recurse; else ``null`` if
+    allowed (an empty option ``{}`` is often a recursive ref LangChain dropped);
+    else the first option.
+    """
+    null: dict[str, Any] | None = None
+    for option in options:
+        resolved, refs = _expand(option, root)
+        if resolved.get("type") == "null":
+            null = option
+        elif not refs & within and _SCHEMA_KEYS & resolved.keys():
+            return option
+    return null if null is not None else options[0]
+
+
+def _without_recursion(schema: dict[str, Any], root: dict[str, Any]) -> Any:
+    """A value of ``schema`` that derives nothing within it: null, [] or {}."""
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    options = schema.get("anyOf") or schema.get("oneOf") or []
+    if "null" in kinds or any(_resolve(o, root).get("type") == "null" for o in options):
+        return None
+    return [] if "array" in kinds else {}

@@ -29,7 +29,10 @@ The rules, in order, for the last input message:
 Derived arguments fill each required parameter from the text: a string gets
 the whole text, an integer or number the next number in the text (else 0), a
 boolean ``False``, an enum its first value, an array one derived item when it
-must not be empty, an object its own required properties. Tool call ids are
+must not be empty, an object its own required properties, a choice of types
+the first that does not recurse (else ``null`` if allowed). A schema met again
+within itself (a recursive ``$ref``) gives ``null`` where allowed, else an
+empty array or object, so derivation always ends. Tool call ids are
 ``call_`` and 24 hex digits hashed from the conversation length, the call's
 position, name and arguments: the same input gives the same ids, and
 different turns or calls give different ones.

@@ -413,7 +413,7 @@ UNBOUND_CHOICES = [
 
 @pytest.mark.parametrize("tool_choice", UNBOUND_CHOICES)
 def test_bind_tools_rejects_forcing_an_unbound_tool(tool_choice: Any) -> None:
-    with pytest.raises(ValueError, match="tool_choice forces 'nope'.*get_weather"):
+    with pytest.raises(ValueError, match=r"tool_choice forces 'nope'.*get_weather"):
         EchoChatModel().bind_tools(TOOLS, tool_choice=tool_choice)
     with pytest.raises(ValueError, match="tool_choice forces 'nope'"):
         EchoChatModel().bind_tools([], tool_choice=tool_choice)
@@ -467,3 +467,85 @@ def test_every_tool_choice_form_of_a_bound_tool_or_mode(
 def test_unrecognised_tool_choice_is_an_error(tool_choice: Any) -> None:
     with pytest.raises(ValueError, match="Unrecognized tool_choice"):
         EchoChatModel().bind_tools(TOOLS, tool_choice=tool_choice)
+
+
+# --- Recursive schemas -------------------------------------------------------
+
+
+class Tree(BaseModel):
+    """A tree and its parent."""
+
+    name: str
+    parent: Tree | None
+
+
+class Loop(BaseModel):
+    """A schema no finite value fits: derivation must still end."""
+
+    name: str
+    child: Loop
+
+
+class Forest(BaseModel):
+    trees: list[Forest] = Field(min_length=1)
+
+
+TREE_SCHEMA = {
+    "title": "Tree",
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "parent": {"anyOf": [{"$ref": "#"}, {"type": "null"}]},
+    },
+    "required": ["name", "parent"],
+}
+
+
+@pytest.mark.parametrize("method", ["function_calling", "json_schema", "json_mode"])
+async def test_structured_output_of_a_recursive_nullable_schema(method: str) -> None:
+    tree = EchoChatModel().with_structured_output(Tree, method=method)
+    assert tree.invoke("oak") == Tree(name="oak", parent=None)
+    assert (await tree.ainvoke("oak")) == Tree(name="oak", parent=None)
+    assert list(tree.stream("oak"))[-1] == Tree(name="oak", parent=None)
+    # A JSON schema keeps the $ref that LangChain drops from a pydantic model.
+    as_schema = EchoChatModel().with_structured_output(TREE_SCHEMA, method=method)
+    assert as_schema.invoke("oak") == {"name": "oak", "parent": None}
+
+
+def test_recursive_refs_in_tools_given_per_call_derive_null() -> None:
+    tools = [
+        {
+            "type": "function",
+            "function": {"name": "plant", "parameters": Tree.model_json_schema()},
+        }
+    ]
+    result = EchoChatModel().invoke("oak", tools=tools, tool_choice="plant")
+    assert calls(result) == [("plant", {"name": "oak", "parent": None})]
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        (Tree.model_json_schema(), {"name": "x", "parent": None}),
+        # Required and not nullable: ends with an empty object.
+        (Loop.model_json_schema(), {"name": "x", "child": {}}),
+        # An array that must not be empty, of itself: ends with an empty object.
+        (Forest.model_json_schema(), {"trees": [{}]}),
+        # The root referring to itself.
+        (TREE_SCHEMA, {"name": "x", "parent": None}),
+        # References that only name each other: no schema at all.
+        (
+            {
+                "$defs": {"A": {"$ref": "#/$defs/B"}, "B": {"$ref": "#/$defs/A"}},
+                "$ref": "#/$defs/A",
+            },
+            {},
+        ),
+    ],
+    ids=["nullable", "required", "non-empty-array", "root-ref", "ref-cycle"],
+)
+def test_derivation_ends_on_every_recursive_schema(
+    schema: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    assert derive_args(schema, "x") == expected
+    validate(schema, expected, schema)  # ends too
