@@ -100,6 +100,35 @@ class ConfigurableOptions(RunnableConfigurableFields):
         )
 
 
+def option_schemas() -> dict[str, dict[str, Any]]:
+    """Return the JSON schema of each ``CONFIGURABLE_FIELDS`` value a request may set.
+
+    The type and constraints the server checks (``n >= 0``, ``0 <= error_rate
+    <= 1``, ...), ``null`` included where the default is unset: what API
+    documents should publish. (The config schema LangServe serves shows
+    nullable fields as their bare type, for the playground.)
+    """
+    defaults = cast("ConfigurableOptions", configurable_model()).default
+    return {
+        name: TypeAdapter(_option_type(name, getattr(defaults, name))).json_schema()
+        for name in CONFIGURABLE_FIELDS
+    }
+
+
+def _option_type(field_name: str, default: Any) -> Any:
+    """Return the model field's type, with its constraints, as a request may set it.
+
+    ``None`` stays allowed only if the default is ``None``: LangServe fills in
+    the defaults of a config, so a set default is never replaced by ``None``.
+    """
+    field = EchoChatModel.model_fields[field_name]
+    annotation: Any = field.annotation
+    if default is not None and get_origin(annotation) in (Union, UnionType):
+        kept = [arg for arg in get_args(annotation) if arg is not type(None)]
+        annotation = Union[tuple(kept)]  # noqa: UP007 - built from a tuple
+    return Annotated[(annotation, *field.metadata)] if field.metadata else annotation
+
+
 def _config_annotation(field_name: str, default: Any) -> Any:
     """Return the model field's type, with its constraints, for the config schema.
 
@@ -111,24 +140,17 @@ def _config_annotation(field_name: str, default: Any) -> Any:
     one whose default is ``None`` keeps it but shows as the bare type with no
     default, an empty box meaning "not set".
     """
-    field = EchoChatModel.model_fields[field_name]
-    constraints = tuple(field.metadata)
-    annotation: Any = field.annotation
-    inner: Any = annotation
-    if get_origin(annotation) in (Union, UnionType):
-        kept = [arg for arg in get_args(annotation) if arg is not type(None)]
-        inner = Union[tuple(kept)]  # noqa: UP007 - built from a tuple
-    if default is None and inner is not annotation:
-        shown = TypeAdapter(Annotated[(inner, *constraints)] if constraints else inner)
-        return Annotated[
-            (
-                annotation,
-                *constraints,
-                WithJsonSchema(shown.json_schema()),
-                Field(json_schema_extra=_without_default),
-            )
-        ]
-    return Annotated[(inner, *constraints)] if constraints else inner
+    option = _option_type(field_name, default)
+    if default is not None:
+        return option
+    shown = TypeAdapter(_option_type(field_name, default=...))
+    return Annotated[
+        (
+            option,
+            WithJsonSchema(shown.json_schema()),
+            Field(json_schema_extra=_without_default),
+        )
+    ]
 
 
 def _without_default(schema: dict[str, Any]) -> None:
