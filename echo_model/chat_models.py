@@ -1,4 +1,14 @@
-"""EchoChatModel: a deterministic chat model that echoes the last message."""
+"""EchoChatModel: a deterministic chat model that echoes the last message.
+
+Simulated latency follows one rule on every path (``invoke``, ``ainvoke``,
+``stream``, ``astream``, ``batch``): a reply of ``chunks`` chunks takes
+``first_token_delay + token_delay * (chunks - 1)`` seconds (just
+``first_token_delay`` when it has none), where a chunk is one character of
+text or one whole tool call, and the final metadata chunk does not count. A
+stream waits ``first_token_delay`` before its first chunk and ``token_delay``
+before each next one; ``invoke`` waits the sum once. The waits go through this
+module's ``sleep`` and ``async_sleep``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +16,7 @@ import asyncio
 import inspect
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -39,6 +49,11 @@ from echo_model.tools import (
 )
 
 DEFAULT_MODEL_NAME = "echo"
+
+#: How simulated latency waits, sync and async: module attributes so that tests
+#: can record the schedule instead of timing it.
+sleep: Callable[[float], None] = time.sleep
+async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 #: Input schemas by (model class, schema name); see ``get_input_schema``.
 _INPUT_SCHEMAS: dict[tuple[type, str], type[BaseModel]] = {}
@@ -76,7 +91,7 @@ class EchoChatModel(BaseChatModel):
         first_token_delay: float
             Simulated seconds before the first chunk.
         token_delay: float
-            Simulated seconds between chunks.
+            Simulated seconds between chunks (see "Latency").
 
     Key init args — client params:
         api_key: SecretStr | None
@@ -149,6 +164,19 @@ class EchoChatModel(BaseChatModel):
             EchoChatModel().with_structured_output(Joke).invoke("cats, 7 of 10")
             # Joke(setup='cats, 7 of 10', rating=7)
 
+    Latency:
+        A reply takes ``first_token_delay + token_delay * (chunks - 1)``
+        seconds, where a chunk is one character of text or one whole tool
+        call (the final metadata chunk is not counted; a reply with no chunks
+        takes ``first_token_delay``). A stream waits ``first_token_delay``
+        before its first chunk and ``token_delay`` before each next one;
+        ``invoke`` waits the total once, so every path takes the same time.
+
+        .. code-block:: python
+
+            EchoChatModel(first_token_delay=0.5, token_delay=0.01).invoke("abc")
+            # takes 0.52 s; a reply of two tool calls takes 0.51 s
+
     Fault injection:
         ``fail_after_chunks`` and ``error_rate`` (with ``seed``) make calls
         raise ``EchoFaultError``, for testing clients.
@@ -192,10 +220,11 @@ class EchoChatModel(BaseChatModel):
     """Standard param, accepted; a call never fails transiently."""
 
     first_token_delay: float = Field(default=0.0, ge=0)
-    """Simulated latency in seconds before the first chunk (or the whole reply)."""
+    """Simulated latency in seconds before the first chunk (see "Latency")."""
 
     token_delay: float = Field(default=0.0, ge=0)
-    """Simulated latency in seconds between consecutive characters."""
+    """Simulated latency in seconds between consecutive chunks: characters of
+    text, or whole tool calls (see "Latency")."""
 
     fail_after_chunks: int | None = Field(default=None, ge=0, strict=True)
     """Fault injection: when set, calls fail with ``EchoFaultError``.
@@ -358,8 +387,8 @@ class EchoChatModel(BaseChatModel):
     ) -> ChatResult:
         plan = self._plan(messages, stop, kwargs)
         self._fail_if_due(plan, 0, done=True)
-        if delay := self._total_delay(plan.echo):
-            time.sleep(delay)
+        if delay := self._total_delay(plan):
+            sleep(delay)
         return self._result(plan, self._model_name(kwargs))
 
     async def _agenerate(
@@ -371,8 +400,8 @@ class EchoChatModel(BaseChatModel):
     ) -> ChatResult:
         plan = self._plan(messages, stop, kwargs)
         self._fail_if_due(plan, 0, done=True)
-        if delay := self._total_delay(plan.echo):
-            await asyncio.sleep(delay)
+        if delay := self._total_delay(plan):
+            await async_sleep(delay)
         return self._result(plan, self._model_name(kwargs))
 
     def _stream(
@@ -388,11 +417,11 @@ class EchoChatModel(BaseChatModel):
         for sent, chunk in enumerate(self._chunks(plan)):
             self._fail_if_due(plan, sent)
             if delay := self._delay_before(sent):
-                time.sleep(delay)
+                sleep(delay)
             yield chunk
         self._fail_if_due(plan, plan.chunk_count, done=True)
         if not plan.chunk_count and (delay := self._delay_before(0)):
-            time.sleep(delay)
+            sleep(delay)
         yield self._final_chunk(plan, self._model_name(kwargs))
 
     async def _astream(
@@ -407,11 +436,11 @@ class EchoChatModel(BaseChatModel):
             self._fail_if_due(plan, sent)
             # Even with no delay, let the event loop run between chunks: a
             # stream that never yields would hold up every other client.
-            await asyncio.sleep(self._delay_before(sent))
+            await async_sleep(self._delay_before(sent))
             yield chunk
         self._fail_if_due(plan, plan.chunk_count, done=True)
         if not plan.chunk_count and (delay := self._delay_before(0)):
-            await asyncio.sleep(delay)
+            await async_sleep(delay)
         yield self._final_chunk(plan, self._model_name(kwargs))
 
     # --- Helpers shared by the hooks -----------------------------------------------
@@ -474,12 +503,12 @@ class EchoChatModel(BaseChatModel):
         return model if isinstance(model, str) and model else self.model_name
 
     def _delay_before(self, index: int) -> float:
+        """The wait before a stream's chunk ``index`` (see "Latency")."""
         return self.first_token_delay if index == 0 else self.token_delay
 
-    def _total_delay(self, reply: Echo) -> float:
-        return self.first_token_delay + self.token_delay * max(
-            reply.output_tokens - 1, 0
-        )
+    def _total_delay(self, plan: _Plan) -> float:
+        """The wait before a whole reply: the sum of its stream's waits."""
+        return self.first_token_delay + self.token_delay * max(plan.chunk_count - 1, 0)
 
     @staticmethod
     def _chunks(plan: _Plan) -> Iterator[ChatGenerationChunk]:

@@ -16,10 +16,19 @@ from langchain_core.messages import (
     ToolMessage,
 )
 from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ValidationError
 
-from echo_model import EchoChatModel
+from echo_model import EchoChatModel, chat_models
 from tests.support.event_loop import NoThreadsExecutor
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+ADD_TOOL = convert_to_openai_tool(add)
 
 
 def guide_model() -> EchoChatModel:
@@ -529,3 +538,63 @@ async def test_stop_sequence_can_be_excluded(
     assert "".join(await astream_text(model, text, stop=stop)) == expected
     per_call = EchoChatModel().invoke(text, stop=stop, include_stop_sequence=False)
     assert per_call.content == expected
+
+
+# --- One latency rule for every path -----------------------------------------
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record the waits the model asks for (sync and async) instead of waiting."""
+    recorded: list[float] = []
+
+    def record(delay: float) -> None:
+        recorded.append(delay)
+
+    async def arecord(delay: float) -> None:
+        recorded.append(delay)
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr(chat_models, "sleep", record)
+    monkeypatch.setattr(chat_models, "async_sleep", arecord)
+    return recorded
+
+
+LATENCY_CASES = [
+    pytest.param("abc", {}, 3, id="text"),
+    pytest.param("", {}, 0, id="empty"),
+    pytest.param("add(1, 2)", {"tools": [ADD_TOOL]}, 1, id="one-tool-call"),
+    pytest.param("add(1, 2) add(3, 4)", {"tools": [ADD_TOOL]}, 2, id="two-calls"),
+    pytest.param("add(1)", {"tools": [ADD_TOOL]}, 1, id="invalid-call"),
+    pytest.param(
+        "hi",
+        {"response_format": {"type": "json_object"}},
+        len('{"text": "hi"}'),
+        id="json",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "kwargs", "chunks"), LATENCY_CASES)
+async def test_every_path_waits_first_token_delay_plus_token_delay_per_next_chunk(
+    sleeps: list[float], text: str, kwargs: dict[str, Any], chunks: int
+) -> None:
+    model = EchoChatModel(first_token_delay=0.5, token_delay=0.01)
+    expected = 0.5 + 0.01 * max(chunks - 1, 0)
+    totals = {}
+    for path in ("invoke", "ainvoke", "stream", "astream"):
+        sleeps.clear()
+        if path == "invoke":
+            model.invoke(text, **kwargs)
+        elif path == "ainvoke":
+            await model.ainvoke(text, **kwargs)
+        elif path == "stream":
+            streamed = list(model.stream(text, **kwargs))
+            assert len(streamed) == chunks + 1  # and the final metadata chunk
+        else:
+            streamed = [c async for c in model.astream(text, **kwargs)]
+            assert len(streamed) == chunks + 1
+            # Before each chunk: the first token's delay, then a token's.
+            assert sleeps == ([0.5] + [0.01] * (chunks - 1) if chunks else [0.5])
+        totals[path] = sum(sleeps)
+    assert totals == pytest.approx(dict.fromkeys(totals, expected))
