@@ -517,3 +517,8 @@ class Sequence:
             finished=now,
             token_times=tuple(self.token_times),
         )
+
+
+
+#: The engine of models given none: one per process, no limits, the real clock.
+DEFAULT_ENGINE = Engine()

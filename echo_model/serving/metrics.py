@@ -296,6 +296,20 @@ def metrics_route(metrics: ServingMetrics) -> Callable[[Request], Awaitable[Resp
     return scrape
 
 
+def request_metrics(request: Request) -> ServingMetrics | None:
+    """Return the metrics of the app serving ``request`` (``None`` if it has none).
+
+    How a protocol adapter reaches them, once per request::
+
+        if metrics := request_metrics(request):
+            metrics.record_request("openai")  # as it starts
+            ...
+            metrics.record_error("openai")  # if it then fails
+    """
+    metrics = getattr(request.app.state, "metrics", None)
+    return metrics if isinstance(metrics, ServingMetrics) else None
+
+
 class ProtocolCounter(BaseCallbackHandler):
     """Counts model runs of one protocol (LangServe's) as requests and errors.
 
