@@ -182,10 +182,21 @@ class EchoChatModel(BaseChatModel):
         raise ``EchoFaultError``, for testing clients.
 
     Per-call overrides:
-        ``model=``, ``n=``, ``max_tokens=`` and ``include_stop_sequence=`` may
-        be passed to ``invoke``, ``stream`` and friends (or ``bind``), as may
-        ``tools``, ``tool_choice`` and ``response_format`` (which ``bind_tools``
-        and ``with_structured_output`` set); other keyword arguments are ignored.
+        These keyword arguments of ``invoke``, ``stream`` and friends (or
+        ``bind``) change a call; any other is accepted and ignored (including
+        the fields not listed here, such as ``temperature``, the delays and
+        the fault injection).
+
+        - ``stop=``: stop sequences, replacing the ``stop`` field.
+        - ``model=``: the model name reported.
+        - ``n=``, ``max_tokens=``: cap the reply (the smallest cap wins).
+        - ``include_stop_sequence=``: keep or drop a matched stop sequence.
+        - ``tools=``: tools in OpenAI's format (``bind_tools`` sets them).
+        - ``tool_choice=``: ``"auto"``, ``"none"``, ``"any"``/``"required"``,
+          ``True``, a tool's name, or OpenAI's or Anthropic's dict forms.
+        - ``response_format=``: ``{"type": "json_object"}`` or ``{"type":
+          "json_schema", "json_schema": {"schema": ...}}`` for a JSON reply
+          (``with_structured_output`` sets it).
     """
 
     model_config = ConfigDict(populate_by_name=True)

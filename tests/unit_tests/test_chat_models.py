@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 from typing import Any
 
 import pytest
@@ -598,3 +599,82 @@ async def test_every_path_waits_first_token_delay_plus_token_delay_per_next_chun
             assert sleeps == ([0.5] + [0.01] * (chunks - 1) if chunks else [0.5])
         totals[path] = sum(sleeps)
     assert totals == pytest.approx(dict.fromkeys(totals, expected))
+
+
+# --- The per-call overrides the docstring lists, and only those -------------
+
+
+def documented_overrides() -> set[str]:
+    doc = EchoChatModel.__doc__ or ""
+    section = doc[doc.index("Per-call overrides:") :]
+    return set(re.findall(r"``(\w+)=``", section))
+
+
+def calls_add(reply: AIMessage) -> bool:
+    return [c["name"] for c in reply.tool_calls] == ["add"]
+
+
+#: For each keyword argument a call honours: the call without it, the argument,
+#: and what it changes.
+HONOURED: dict[str, tuple[dict[str, Any], dict[str, Any], Any]] = {
+    "stop": ({}, {"stop": ["l"]}, lambda r: r.content == "hel"),
+    "model": (
+        {},
+        {"model": "other"},
+        lambda r: r.response_metadata["model_name"] == "other",
+    ),
+    "n": ({}, {"n": 2}, lambda r: r.content == "he"),
+    "max_tokens": ({}, {"max_tokens": 1}, lambda r: r.content == "h"),
+    "include_stop_sequence": (
+        {"stop": ["l"]},
+        {"include_stop_sequence": False},
+        lambda r: r.content == "he",
+    ),
+    "tools": ({}, {"tools": [ADD_TOOL]}, calls_add),
+    "tool_choice": (
+        {"tools": [ADD_TOOL]},
+        {"tool_choice": "none"},
+        lambda r: not calls_add(r),
+    ),
+    "response_format": (
+        {},
+        {"response_format": {"type": "json_object"}},
+        lambda r: r.content == '{"text": "hello add"}',
+    ),
+}
+
+
+def test_docstring_lists_exactly_the_honoured_per_call_overrides() -> None:
+    assert documented_overrides() == set(HONOURED)
+
+
+@pytest.mark.parametrize("name", sorted(HONOURED))
+async def test_each_documented_override_is_honoured_on_every_path(name: str) -> None:
+    base, override, changed = HONOURED[name]
+    kwargs = {**base, **override}
+    model = EchoChatModel(n=100)
+    text = "hello add"
+    assert not changed(model.invoke(text, **base))
+    assert changed(model.invoke(text, **kwargs))
+    assert changed(await model.ainvoke(text, **kwargs))
+    assert changed(aggregate(list(model.stream(text, **kwargs))))
+    assert changed(aggregate([c async for c in model.astream(text, **kwargs)]))
+    assert changed(model.bind(**kwargs).invoke(text))
+
+
+@pytest.mark.parametrize(
+    "ignored",
+    [
+        {"temperature": 2.0},
+        {"first_token_delay": 30.0},
+        {"token_delay": 30.0},
+        {"fail_after_chunks": 0},
+        {"error_rate": 1.0},
+        {"seed": 3},
+        {"streaming": False},
+    ],
+)
+def test_other_keyword_arguments_are_ignored(ignored: dict[str, Any]) -> None:
+    model = EchoChatModel()
+    assert model.invoke("hello", **ignored).content == "hello"
+    assert [c.content for c in model.stream("hello", **ignored)] == [*"hello", ""]
