@@ -187,7 +187,7 @@ class EchoChatModel(BaseChatModel):
         the fields not listed here, such as ``temperature``, the delays and
         the fault injection).
 
-        - ``stop=``: stop sequences, replacing the ``stop`` field.
+        - ``stop=``: stop sequences (a string is one), replacing the field.
         - ``model=``: the model name reported.
         - ``n=``, ``max_tokens=``: cap the reply (the smallest cap wins).
         - ``include_stop_sequence=``: keep or drop a matched stop sequence.
@@ -462,6 +462,13 @@ class EchoChatModel(BaseChatModel):
         stop: list[str] | None,
         kwargs: dict[str, Any],
     ) -> _Plan:
+        # Every argument is checked, whichever kind of reply the call gets.
+        limit = _non_negative_int(kwargs, "n", self.n)
+        max_tokens = _non_negative_int(kwargs, "max_tokens", self.max_tokens)
+        if max_tokens is not None:
+            limit = min(limit, max_tokens)
+        stop_sequences = _stop_sequences(stop if stop is not None else self.stop)
+        include = kwargs.get("include_stop_sequence", self.include_stop_sequence)
         tools = [BoundTool.from_openai(t) for t in kwargs.get("tools") or []]
         text = message_text(messages[-1]) if messages else ""
         calls = plan_tool_calls(
@@ -472,12 +479,6 @@ class EchoChatModel(BaseChatModel):
         elif isinstance(response_format := kwargs.get("response_format"), dict):
             reply = json_echo(messages, response_format, text)
         else:
-            limit = _non_negative_int(kwargs, "n", self.n)
-            max_tokens = _non_negative_int(kwargs, "max_tokens", self.max_tokens)
-            if max_tokens is not None:
-                limit = min(limit, max_tokens)
-            stop_sequences = stop if stop is not None else (self.stop or [])
-            include = kwargs.get("include_stop_sequence", self.include_stop_sequence)
             reply = echo(
                 messages, limit=limit, stop=stop_sequences, include_stop=bool(include)
             )
@@ -606,6 +607,18 @@ class _Plan:
     def chunk_count(self) -> int:
         """Chunks before the final one: one per tool call, else per character."""
         return len(self.tool_calls) or len(self.echo.text)
+
+
+def _stop_sequences(stop: Any) -> list[str]:
+    """Return ``stop`` as a list: a string is one sequence, as in OpenAI's API."""
+    if stop is None:
+        return []
+    if isinstance(stop, str):
+        return [stop]
+    if isinstance(stop, list | tuple) and all(isinstance(s, str) for s in stop):
+        return list(stop)
+    msg = f"stop must be a string or a list of strings, got {stop!r}"
+    raise ValueError(msg)
 
 
 def _non_negative_int(kwargs: dict[str, Any], key: str, default: Any) -> Any:

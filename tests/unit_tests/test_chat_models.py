@@ -678,3 +678,21 @@ def test_other_keyword_arguments_are_ignored(ignored: dict[str, Any]) -> None:
     model = EchoChatModel()
     assert model.invoke("hello", **ignored).content == "hello"
     assert [c.content for c in model.stream("hello", **ignored)] == [*"hello", ""]
+
+
+def test_a_stop_string_is_one_sequence_as_in_openais_api() -> None:
+    model = EchoChatModel()
+    assert model.invoke("hello", stop="lo").content == "hello"
+    assert model.invoke("hello", stop="lo", include_stop_sequence=False).content == (
+        "hel"
+    )
+    assert "".join(c.content for c in model.stream("hello", stop="lo")) == "hello"
+    assert EchoChatModel(stop=["l"]).invoke("hello", stop="lo").content == "hello"
+
+
+@pytest.mark.parametrize("stop", [[1], ["a", None], 5])
+def test_stop_sequences_that_are_not_strings_are_a_clear_error(stop: Any) -> None:
+    with pytest.raises(ValueError, match="stop must be a string or a list of"):
+        EchoChatModel().invoke("hello", stop=stop)
+    with pytest.raises(ValueError, match="stop must be a string or a list of"):
+        EchoChatModel().invoke("add(1, 2)", stop=stop, tools=[ADD_TOOL])
