@@ -8,13 +8,14 @@ The rules, in order, for the last input message:
 3. The text writes calls such as ``get_weather("Paris")``, ``add(1, b=2)`` or
    ``add({"a": 1, "b": 2})`` to bound tools: those calls, in order. Positional
    arguments fill the parameters in schema order, ``key=value`` names them, a
-   single JSON object gives them all; values are JSON or Python literals,
-   anything else is a string. Arguments are checked against the tool's schema;
-   a call that does not fit becomes an *invalid* tool call saying why, its
-   ``args`` the arguments as written with their parentheses (``({"a": 1})``):
-   never a JSON object, so a stream aggregates to the same invalid call. (The
-   first 64 calls per tool count, each with at most 4096 characters of
-   arguments, so that any text parses in linear time.)
+   single JSON object gives them all; values are JSON or Python literals
+   with a JSON form (a tuple is an array), anything else is a string.
+   Arguments are checked against the tool's schema; a call that does not fit
+   becomes an *invalid* tool call saying why, its ``args`` the arguments as
+   written with their parentheses (``({"a": 1})``): never a JSON object, so
+   a stream aggregates to the same invalid call. (The first 64 calls per tool
+   count, each with at most 4096 characters of arguments, so that any text
+   parses in linear time.)
 4. A call is forced (``tool_choice`` is ``"any"``, ``"required"``, ``True`` or a
    tool's name): that tool (for ``"any"``: the first tool the text mentions,
    else the first bound tool), with arguments derived from its schema.
@@ -301,12 +302,25 @@ def _split_top_level(inner: str) -> list[str]:
 def _value(text: str) -> Any:
     for parse in (json.loads, ast.literal_eval):
         try:
-            return parse(text)
+            value = parse(text)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             continue
+        return _as_json(value, text)
     return {"true": True, "false": False, "null": None, "none": None}.get(
         text.lower(), text.strip("\"'")
     )
+
+
+def _as_json(value: Any, text: str) -> Any:
+    """``value`` as a JSON value (tuples become arrays); ``text`` if it is none.
+
+    A set, bytes, a complex or a non-finite number has no JSON form, and tool
+    arguments travel as JSON: such an argument is kept as the text written.
+    """
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError, RecursionError):
+        return text
 
 
 def _parse_args(inner: str, tool: BoundTool) -> tuple[dict[str, Any], str | None]:

@@ -549,3 +549,29 @@ def test_derivation_ends_on_every_recursive_schema(
 ) -> None:
     assert derive_args(schema, "x") == expected
     validate(schema, expected, schema)  # ends too
+
+
+def anything(x: Any) -> str:
+    """Take any value."""
+    return str(x)
+
+
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [
+        ("{1, 2}", "{1, 2}"),  # a Python set is no JSON value: kept as text
+        ("b'x'", "b'x'"),
+        ("1j", "1j"),
+        ("NaN", "NaN"),  # nor are non-finite numbers
+        ("1e999", "1e999"),
+        ("(1, 2)", [1, 2]),  # a tuple is a JSON array
+        ("{'k': (1, None)}", {"k": [1, None]}),
+    ],
+)
+async def test_arguments_are_always_json_values(written: str, value: Any) -> None:
+    model = EchoChatModel().bind_tools([anything])
+    text = f"anything({written})"
+    result = model.invoke(text)
+    assert calls(result) == [("anything", {"x": value})]
+    streamed = aggregate([c async for c in model.astream(text)])
+    assert streamed.tool_calls == result.tool_calls
