@@ -103,7 +103,7 @@ def param_of(loc: Sequence[Any]) -> str | None:
 _TAGS = frozenset(
     [
         *("system", "developer", "user", "assistant", "tool"),  # message roles
-        *("text", "image_url", "input_audio", "file", "refusal", "function"),
+        *("text", "image_url", "input_audio", "file", "refusal"),  # part types
     ]
 )
 
