@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from fastapi import Request
@@ -28,9 +28,11 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable
 
 from echo_model.chat_models import EchoChatModel
+from echo_model.echo import input_tokens, tool_call_echo
 from echo_model.serving.limits import Limits
 from echo_model.serving.request_config import config_validator
 from echo_model.serving.runnables import CONFIGURABLE_FIELDS
+from echo_model.tools import PlannedCall
 
 FinishReason = Literal["stop", "length", "tool_calls"]
 
@@ -75,6 +77,10 @@ class GenerationRequest:
             LangServe configurable fields, ``n``, delays, faults.
         include_stop_sequence: Whether the reply keeps a matched stop sequence;
             the wire protocols drop it (OpenAI and Anthropic both do).
+        parallel_tool_calls: ``False`` keeps only the first tool call of the
+            reply (OpenAI's ``parallel_tool_calls: false``, Anthropic's
+            ``disable_parallel_tool_use``); its output tokens are then those
+            of that call alone.
     """
 
     messages: list[BaseMessage]
@@ -86,6 +92,7 @@ class GenerationRequest:
     response_format: dict[str, Any] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     include_stop_sequence: bool = False
+    parallel_tool_calls: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +247,15 @@ class Generator:
         stop = request.stop if request.stop is not None else options.get("stop")
         return model, (list(stop) if stop is not None else None), kwargs
 
+    @staticmethod
+    def input_tokens(request: GenerationRequest) -> int:
+        """Return the input tokens a reply to ``request`` would report, without one.
+
+        The model's own count (``echo.input_tokens``): what a protocol reports
+        before the reply (Anthropic's ``message_start``, ``count_tokens``).
+        """
+        return input_tokens(request.messages)
+
     async def generate(self, request: GenerationRequest) -> Generation:
         """Return the whole reply; raises the model's ``EchoFaultError`` if injected."""
         model, stop, kwargs = self._call(request)
@@ -253,14 +269,14 @@ class Generator:
             (c["id"] or "", c["name"] or "", c["args"] or "", c["error"])
             for c in message.invalid_tool_calls
         ]
-        return Generation(
-            text=message.text,
-            tool_calls=[
-                ToolCall(index, call_id, name, arguments, error)
-                for index, (call_id, name, arguments, error) in enumerate(calls)
-            ],
-            finish=_finish(message.response_metadata, message.usage_metadata),
-        )
+        tool_calls = [
+            ToolCall(index, call_id, name, arguments, error)
+            for index, (call_id, name, arguments, error) in enumerate(calls)
+        ]
+        finish = _finish(message.response_metadata, message.usage_metadata)
+        if not request.parallel_tool_calls and len(tool_calls) > 1:
+            tool_calls, finish = _first_call_only(request, tool_calls, finish)
+        return Generation(text=message.text, tool_calls=tool_calls, finish=finish)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
         """Yield the reply as it streams: text pieces, tool calls, the finish.
@@ -283,11 +299,18 @@ class Generator:
             if getattr(message, "chunk_position", None) == "last":
                 errors = message.response_metadata.get("tool_call_errors") or {}
                 ordered = sorted(pending, key=lambda c: c[0] in errors)
-                for index, (call_id, name, arguments) in enumerate(ordered):
-                    yield ToolCall(index, call_id, name, arguments, errors.get(call_id))
-                yield _finish(
+                tool_calls = [
+                    ToolCall(index, call_id, name, arguments, errors.get(call_id))
+                    for index, (call_id, name, arguments) in enumerate(ordered)
+                ]
+                finish = _finish(
                     message.response_metadata, getattr(message, "usage_metadata", None)
                 )
+                if not request.parallel_tool_calls and len(tool_calls) > 1:
+                    tool_calls, finish = _first_call_only(request, tool_calls, finish)
+                for call in tool_calls:
+                    yield call
+                yield finish
 
 
 def check_tool_choice(tool_choice: Any, tools: Sequence[dict[str, Any]]) -> None:
@@ -305,6 +328,16 @@ def check_tool_choice(tool_choice: Any, tools: Sequence[dict[str, Any]]) -> None
     if tool_choice not in ("any", "required") and tool_choice not in names:
         msg = f"'tool_choice' names tool {tool_choice!r}, which is not among 'tools'"
         raise InvalidRequest(msg, "tool_choice")
+
+
+def _first_call_only(
+    request: GenerationRequest, calls: list[ToolCall], finish: Finish
+) -> tuple[list[ToolCall], Finish]:
+    """Keep the first call; its output tokens counted by the model's rule."""
+    first = calls[0]
+    planned = PlannedCall(first.name, {}, first.id, first.arguments, first.error)
+    tokens = tool_call_echo(request.messages, [planned]).output_tokens
+    return [first], replace(finish, output_tokens=tokens)
 
 
 def _json(value: Any) -> str:
