@@ -54,7 +54,7 @@ def test_non_loopback_host_without_a_key_refuses_to_start(
         env={**os.environ, **env},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=30,
         check=False,
     )
     assert result.returncode == 1
