@@ -1,0 +1,242 @@
+"""Anthropic's error shape on every ``/v1/messages`` response.
+
+Anthropic answers every failure with ``{"type": "error", "error": {"type",
+"message"}}`` and a status the SDK maps to an exception class (400
+``BadRequestError``, 401 ``AuthenticationError``, 404 ``NotFoundError``, 413
+``RequestTooLargeError``, 500 ``InternalServerError``, 529
+``OverloadedError``). The adapter's own refusals are built here; so are the
+answers to bodies that fail validation (``AnthropicRoute``, for these routes
+only). The rest of the server's refusals (the API-key check's 401, the
+router's 404 and 405, the body-size limit's 413, the error middleware's 500)
+come in FastAPI's ``{"detail": ...}`` shape and are reshaped on
+``/v1/messages`` paths by ``AnthropicErrorShape``.
+
+Which paths speak which error shape is decided by path prefix: ``/v1/messages``
+is Anthropic's, the rest of ``/v1`` OpenAI's (``openai_errors``). An
+Anthropic-shaped body has an ``error`` key, which OpenAI's middleware leaves
+as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+PREFIX = "/v1/messages"
+
+#: Anthropic's error ``type`` for each status the server answers with.
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "request_too_large",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+#: Statuses Anthropic does not use, and the ones it uses for the same errors.
+STATUSES = {405: 404, 422: 400, 503: 529}
+
+
+def error_body(message: str, status: int = 400) -> dict[str, Any]:
+    """Return Anthropic's error object for ``message`` and ``status``."""
+    return {
+        "type": "error",
+        "error": {"type": ERROR_TYPES.get(status, "api_error"), "message": message},
+    }
+
+
+def error_response(message: str, status: int = 400) -> Response:
+    """Return an Anthropic-shaped JSON error response."""
+    return Response(
+        orjson.dumps(error_body(message, status)),
+        status_code=status,
+        media_type="application/json",
+    )
+
+
+def on_messages(path: str) -> bool:
+    """Whether ``path`` is one of Anthropic's (``/v1/messages`` and below)."""
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def field_path(loc: Any, body: Any = None) -> str:
+    """Return a pydantic ``loc`` as Anthropic writes a field: ``messages.0.content``.
+
+    The tag of a discriminated union (a block's ``type`` value, which pydantic
+    puts in the location) and the member of a plain union (``list[...]``) are
+    not fields of the request, so both are left out: walking ``body`` along
+    the location tells a tag (the ``type`` of the object there) from a field.
+    """
+    parts: list[str] = []
+    value = body
+    for item in loc[1:] if loc and loc[0] == "body" else loc:
+        if isinstance(item, int):
+            parts.append(str(item))
+            value = value[item] if _indexable(value, item) else None
+        elif isinstance(value, dict) and item in value:
+            parts.append(str(item))
+            value = value[item]
+        elif isinstance(value, dict) and item == value.get("type"):
+            continue  # a union's tag
+        elif _is_union(item):
+            continue
+        else:
+            parts.append(str(item))
+            value = None
+    return ".".join(parts)
+
+
+def _indexable(value: Any, index: int) -> bool:
+    return isinstance(value, list) and -len(value) <= index < len(value)
+
+
+def _is_union(item: Any) -> bool:
+    return isinstance(item, str) and (
+        "[" in item or item in ("str", "int", "float", "bool", "dict", "list", "none")
+    )
+
+
+def validation_error_response(error: RequestValidationError) -> Response:
+    """Answer a body that fails validation: Anthropic's 400 naming the field."""
+    errors = error.errors()
+    # Of the errors pydantic lists for one bad value (one per member of a
+    # union), the deepest says most.
+    first = max(errors, key=lambda e: len(e.get("loc", ()))) if errors else {}
+    kind, loc, ctx = first.get("type"), first.get("loc", ()), first.get("ctx") or {}
+    unparsed = tuple(loc) == ("body",) and isinstance(first.get("input"), bytes | str)
+    if kind == "json_invalid" or unparsed:
+        return error_response(
+            "The request body is not valid JSON: send a JSON object with"
+            " 'model', 'max_tokens' and 'messages'."
+        )
+    name = field_path(loc, error.body)
+    if not name:
+        return error_response(
+            "The request body must be a JSON object with 'model', 'max_tokens'"
+            " and 'messages'."
+        )
+    if kind in ("missing", "union_tag_not_found"):
+        if kind == "union_tag_not_found":
+            name += "." + str(ctx.get("discriminator", "type")).strip("'")
+        return error_response(f"{name}: Field required")
+    if kind == "union_tag_invalid":
+        return error_response(
+            f"{name}.type: Input tag {ctx.get('tag')!r} found is not one of the"
+            f" expected tags: {ctx.get('expected_tags')}"
+        )
+    return error_response(f"{name}: {first.get('msg')}")
+
+
+class AnthropicRoute(APIRoute):
+    """A route answering bodies that fail validation in Anthropic's shape.
+
+    FastAPI raises ``RequestValidationError`` inside the route's handler; it is
+    answered here, so the app-wide handler (OpenAI's shape on ``/v1``, FastAPI's
+    422 elsewhere) never sees these routes' errors.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """Wrap FastAPI's handler: a validation error becomes a 400."""
+        handle = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except RequestValidationError as error:
+                return validation_error_response(error)
+
+        return handler
+
+
+class AnthropicErrorShape:
+    """ASGI middleware giving ``/v1/messages`` error replies Anthropic's shape.
+
+    A response under ``/v1/messages`` with an error status and a
+    ``{"detail": ...}`` JSON body (FastAPI's shape, which the API-key check,
+    the router and the server's middleware use) is rewritten as
+    ``{"type": "error", "error": {...}}``, with Anthropic's status for it (405
+    is 404, 422 is 400), headers kept. Everything else passes through
+    untouched, unbuffered.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; reshape a ``{"detail"}`` error on these paths."""
+        if scope["type"] != "http" or not on_messages(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        body = b""
+
+        async def reshaping_send(message: Message) -> None:
+            nonlocal start, body
+            if message["type"] == "http.response.start":
+                if message["status"] < 400 or _content_type(message) != (
+                    b"application/json"
+                ):
+                    await send(message)
+                    return
+                start = message  # held until the body is known
+                return
+            if start is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            body += message.get("body", b"")
+            if message.get("more_body", False):
+                return
+            await _send_reshaped(send, start, body, scope)
+
+        await self.app(scope, receive, reshaping_send)
+
+
+def _content_type(start: Message) -> bytes:
+    for name, value in start.get("headers", []):
+        if name.lower() == b"content-type":
+            return bytes(value).split(b";")[0].strip().lower()
+    return b""
+
+
+async def _send_reshaped(send: Send, start: Message, body: bytes, scope: Scope) -> None:
+    status: int = start["status"]
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and "detail" in data and "error" not in data:
+        status = STATUSES.get(status, status)
+        body = orjson.dumps(error_body(_message(status, data["detail"], scope), status))
+    headers = [
+        (name, value)
+        for name, value in start.get("headers", [])
+        if name.lower() != b"content-length"
+    ]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({**start, "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _message(status: int, detail: Any, scope: Scope) -> str:
+    if status == 404 and detail in ("Not Found", "Method Not Allowed"):
+        return f"Not found: {scope['method']} {scope['path']}"
+    if isinstance(detail, list):  # the server's own 422s: [{loc, msg}, ...]
+        return "; ".join(
+            f"{field_path(item.get('loc', ()))}: {item.get('msg')}"
+            if isinstance(item, dict)
+            else str(item)
+            for item in detail
+        )
+    return detail if isinstance(detail, str) else orjson.dumps(detail).decode()
