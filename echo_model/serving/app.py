@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from fastapi_offline import FastAPIOffline
 
 from echo_model import __version__
+from echo_model.serving.anthropic_api import add_anthropic_routes
 from echo_model.serving.auth import require_api_key
 from echo_model.serving.langserve_routes import add_langserve_routes
 from echo_model.serving.middleware import BodySizeLimit, ErrorReplies
@@ -102,6 +103,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     model = configurable_model(**settings.model_defaults(), callbacks=[stats])
     # Before LangServe's routes, which a request walks in order.
+    # Anthropic's before OpenAI's: its error-shape middleware must sit inside
+    # OpenAI's (which reshapes the rest of /v1).
+    add_anthropic_routes(app, model, limits=limits, guards=guards)
     add_openai_routes(app, model, limits=limits, guards=guards)
     add_langserve_routes(app, model, limits=limits, guards=guards)
 
