@@ -1,22 +1,21 @@
 """EchoChatModel: a deterministic chat model that echoes the last message.
 
 Simulated latency follows one rule on every path (``invoke``, ``ainvoke``,
-``stream``, ``astream``, ``batch``): a reply of ``chunks`` chunks takes
-``first_token_delay + token_delay * (chunks - 1)`` seconds (just
-``first_token_delay`` when it has none), where a chunk is one character of
-text or one whole tool call, and the final metadata chunk does not count. A
-stream waits ``first_token_delay`` before its first chunk and ``token_delay``
-before each next one; ``invoke`` waits the sum once. The waits go through this
-module's ``sleep`` and ``async_sleep``.
+``stream``, ``astream``, ``batch``): chunk ``i`` of a reply is due on a
+deadline schedule (``echo_model.latency``): prefill, then a time to first
+token around ``first_token_delay``, then an inter-token latency around
+``token_delay`` per chunk, where a chunk is one character of text or one whole
+tool call, and the final metadata chunk does not count. A stream sends each
+chunk when it is due; ``invoke`` returns when the last one is. The waits go
+through the model's engine (``echo_model.engine``), which paces every reply
+of the process in steps and reports their timings.
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import random
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -40,6 +39,8 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from echo_model.echo import Echo, echo, json_echo, message_text, tool_call_echo
+from echo_model.engine import DEFAULT_ENGINE, Engine
+from echo_model.latency import LatencyModel, Schedule
 from echo_model.structured import structured_output
 from echo_model.tools import (
     BoundTool,
@@ -49,11 +50,6 @@ from echo_model.tools import (
 )
 
 DEFAULT_MODEL_NAME = "echo"
-
-#: How simulated latency waits, sync and async: module attributes so that tests
-#: can record the schedule instead of timing it.
-sleep: Callable[[float], None] = time.sleep
-async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 #: Input schemas by (model class, schema name); see ``get_input_schema``.
 _INPUT_SCHEMAS: dict[tuple[type, str], type[BaseModel]] = {}
@@ -92,6 +88,10 @@ class EchoChatModel(BaseChatModel):
             Simulated seconds before the first chunk.
         token_delay: float
             Simulated seconds between chunks (see "Latency").
+        ttft_spread, itl_spread, prefill_per_token, latency_seed:
+            Spread of the two delays, prefill cost, and the seed of the draws.
+        engine: Engine | None
+            Paces replies in steps, may queue them, reports their timings.
 
     Key init args — client params:
         api_key: SecretStr | None
@@ -165,12 +165,18 @@ class EchoChatModel(BaseChatModel):
             # Joke(setup='cats, 7 of 10', rating=7)
 
     Latency:
-        A reply takes ``first_token_delay + token_delay * (chunks - 1)``
-        seconds, where a chunk is one character of text or one whole tool
-        call (the final metadata chunk is not counted; a reply with no chunks
-        takes ``first_token_delay``). A stream waits ``first_token_delay``
-        before its first chunk and ``token_delay`` before each next one;
-        ``invoke`` waits the total once, so every path takes the same time.
+        Chunk ``i`` is due ``prefill_per_token * input_tokens + TTFT + ITL_1
+        + ... + ITL_i`` seconds after the reply starts, where a chunk is one
+        character of text or one whole tool call (the final metadata chunk
+        is not counted; a reply with no chunks ends when its first chunk
+        would be due). The TTFT is drawn around ``first_token_delay``
+        (spread ``ttft_spread``), each ITL around ``token_delay`` (spread
+        ``itl_spread``), from normals cut symmetrically, seeded by
+        ``latency_seed`` and the input; with no spread, exactly the delays.
+        A stream sends each chunk when it is due (a stream that fell behind
+        catches up, it does not drift); ``invoke`` returns when the last is
+        due, so every path takes the same time. The ``engine`` may queue a
+        reply (``max_num_seqs``) before its schedule starts.
 
         .. code-block:: python
 
@@ -237,6 +243,38 @@ class EchoChatModel(BaseChatModel):
     """Simulated latency in seconds between consecutive chunks: characters of
     text, or whole tool calls (see "Latency")."""
 
+    ttft_spread: float = Field(default=0.0, ge=0)
+    """Spread (standard deviation, seconds) of the time to first token.
+
+    Each reply draws its TTFT from a normal with mean ``first_token_delay``
+    and this spread, cut to ``first_token_delay +/- min(first_token_delay,
+    3 * ttft_spread)``: the mean stays ``first_token_delay`` and a draw is
+    never negative. 0: exactly ``first_token_delay``.
+    """
+
+    itl_spread: float = Field(default=0.0, ge=0)
+    """Spread (standard deviation, seconds) of each inter-token latency.
+
+    Drawn per gap around ``token_delay``, cut as ``ttft_spread`` is.
+    """
+
+    prefill_per_token: float = Field(default=0.0, ge=0, le=0.01)
+    """Simulated seconds of prefill per input token, before the first token."""
+
+    latency_seed: int | None = None
+    """Seed for the latency draws: the same input then gets the same timings.
+
+    Without one, each reply draws afresh.
+    """
+
+    engine: Engine | None = Field(default=None, exclude=True)
+    """The engine pacing the replies (``echo_model.engine``); not serialized.
+
+    It runs the replies of a process in steps, may queue them
+    (``max_num_seqs``), and tells its listeners (metrics) their timings.
+    ``None``: the process's default engine, which never queues.
+    """
+
     fail_after_chunks: int | None = Field(default=None, ge=0, strict=True)
     """Fault injection: when set, calls fail with ``EchoFaultError``.
 
@@ -281,6 +319,10 @@ class EchoChatModel(BaseChatModel):
             "max_tokens": self.max_tokens,
             "first_token_delay": self.first_token_delay,
             "token_delay": self.token_delay,
+            "ttft_spread": self.ttft_spread,
+            "itl_spread": self.itl_spread,
+            "prefill_per_token": self.prefill_per_token,
+            "latency_seed": self.latency_seed,
             "fail_after_chunks": self.fail_after_chunks,
             "error_rate": self.error_rate,
             "seed": self.seed,
@@ -397,10 +439,14 @@ class EchoChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         plan = self._plan(messages, stop, kwargs)
-        self._fail_if_due(plan, 0, done=True)
-        if delay := self._total_delay(plan):
-            sleep(delay)
-        return self._result(plan, self._model_name(kwargs))
+        model_name = self._model_name(kwargs)
+        with self._engine().run_sync(
+            self._schedule(plan), model_name=model_name, prompt_tokens=plan.prompt
+        ) as sequence:
+            self._fail_if_due(plan, 0, done=True)
+            sequence.sleep_until_done(plan.chunk_count)
+            sequence.finished_reason = plan.echo.finish_reason
+        return self._result(plan, model_name)
 
     async def _agenerate(
         self,
@@ -410,10 +456,14 @@ class EchoChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         plan = self._plan(messages, stop, kwargs)
-        self._fail_if_due(plan, 0, done=True)
-        if delay := self._total_delay(plan):
-            await async_sleep(delay)
-        return self._result(plan, self._model_name(kwargs))
+        model_name = self._model_name(kwargs)
+        async with self._engine().run(
+            self._schedule(plan), model_name=model_name, prompt_tokens=plan.prompt
+        ) as sequence:
+            self._fail_if_due(plan, 0, done=True)
+            await sequence.wait_done(plan.chunk_count)
+            sequence.finished_reason = plan.echo.finish_reason
+        return self._result(plan, model_name)
 
     def _stream(
         self,
@@ -425,15 +475,19 @@ class EchoChatModel(BaseChatModel):
         # BaseChatModel reports each chunk to run_manager itself; doing it here too
         # (as LangChain's guide does) would fire every on_llm_new_token twice.
         plan = self._plan(messages, stop, kwargs)
-        for sent, chunk in enumerate(self._chunks(plan)):
-            self._fail_if_due(plan, sent)
-            if delay := self._delay_before(sent):
-                sleep(delay)
-            yield chunk
-        self._fail_if_due(plan, plan.chunk_count, done=True)
-        if not plan.chunk_count and (delay := self._delay_before(0)):
-            sleep(delay)
-        yield self._final_chunk(plan, self._model_name(kwargs))
+        model_name = self._model_name(kwargs)
+        with self._engine().run_sync(
+            self._schedule(plan), model_name=model_name, prompt_tokens=plan.prompt
+        ) as sequence:
+            for sent, chunk in enumerate(self._chunks(plan)):
+                self._fail_if_due(plan, sent)
+                sequence.sleep_until_next()
+                yield chunk
+            self._fail_if_due(plan, plan.chunk_count, done=True)
+            if not plan.chunk_count:
+                sequence.sleep_until_done(0)
+            sequence.finished_reason = plan.echo.finish_reason
+        yield self._final_chunk(plan, model_name)
 
     async def _astream(
         self,
@@ -443,16 +497,21 @@ class EchoChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         plan = self._plan(messages, stop, kwargs)
-        for sent, chunk in enumerate(self._chunks(plan)):
-            self._fail_if_due(plan, sent)
-            # Even with no delay, let the event loop run between chunks: a
-            # stream that never yields would hold up every other client.
-            await async_sleep(self._delay_before(sent))
-            yield chunk
-        self._fail_if_due(plan, plan.chunk_count, done=True)
-        if not plan.chunk_count and (delay := self._delay_before(0)):
-            await async_sleep(delay)
-        yield self._final_chunk(plan, self._model_name(kwargs))
+        model_name = self._model_name(kwargs)
+        async with self._engine().run(
+            self._schedule(plan), model_name=model_name, prompt_tokens=plan.prompt
+        ) as sequence:
+            for sent, chunk in enumerate(self._chunks(plan)):
+                self._fail_if_due(plan, sent)
+                # Waits for the chunk's step; an overdue chunk still lets the
+                # event loop run once, so no stream holds up the others.
+                await sequence.next_token()
+                yield chunk
+            self._fail_if_due(plan, plan.chunk_count, done=True)
+            if not plan.chunk_count:
+                await sequence.wait_done(0)
+            sequence.finished_reason = plan.echo.finish_reason
+        yield self._final_chunk(plan, model_name)
 
     # --- Helpers shared by the hooks -----------------------------------------------
 
@@ -482,7 +541,12 @@ class EchoChatModel(BaseChatModel):
             reply = echo(
                 messages, limit=limit, stop=stop_sequences, include_stop=bool(include)
             )
-        return _Plan(echo=reply, tool_calls=calls, fail_at=self._fault(text, messages))
+        return _Plan(
+            echo=reply,
+            tool_calls=calls,
+            fail_at=self._fault(text, messages),
+            latency_key=f"{len(messages)}:{text}",
+        )
 
     def _fault(self, text: str, messages: list[BaseMessage]) -> int | None:
         """Decide once per call whether, and after how many chunks, it fails."""
@@ -514,13 +578,21 @@ class EchoChatModel(BaseChatModel):
         model = kwargs.get("model")
         return model if isinstance(model, str) and model else self.model_name
 
-    def _delay_before(self, index: int) -> float:
-        """The wait before a stream's chunk ``index`` (see "Latency")."""
-        return self.first_token_delay if index == 0 else self.token_delay
+    def _engine(self) -> Engine:
+        return self.engine or DEFAULT_ENGINE
 
-    def _total_delay(self, plan: _Plan) -> float:
-        """The wait before a whole reply: the sum of its stream's waits."""
-        return self.first_token_delay + self.token_delay * max(plan.chunk_count - 1, 0)
+    def _schedule(self, plan: _Plan) -> Schedule:
+        """When the reply's chunks are due (see "Latency")."""
+        latency = LatencyModel.from_delays(
+            self.first_token_delay,
+            self.token_delay,
+            ttft_spread=self.ttft_spread,
+            itl_spread=self.itl_spread,
+            prefill_per_token=self.prefill_per_token,
+            seed=self.latency_seed,
+        )
+        # Seeded by the conversation, as faults are: same input, same timings.
+        return latency.schedule(plan.prompt, key=plan.latency_key)
 
     @staticmethod
     def _chunks(plan: _Plan) -> Iterator[ChatGenerationChunk]:
@@ -602,6 +674,13 @@ class _Plan:
     echo: Echo
     tool_calls: list[PlannedCall]
     fail_at: int | None
+    #: With ``latency_seed``, what fixes the latency draws: the conversation.
+    latency_key: str = ""
+
+    @property
+    def prompt(self) -> int:
+        """Input tokens: each costs ``prefill_per_token``."""
+        return self.echo.input_tokens
 
     @property
     def chunk_count(self) -> int:

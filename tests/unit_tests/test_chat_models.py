@@ -20,7 +20,8 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ValidationError
 
-from echo_model import EchoChatModel, chat_models
+from echo_model import EchoChatModel
+from echo_model.engine import Engine, FinishedRequest, ManualClock
 from tests.support.event_loop import NoThreadsExecutor
 
 
@@ -544,21 +545,29 @@ async def test_stop_sequence_can_be_excluded(
 # --- One latency rule for every path -----------------------------------------
 
 
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record the waits the model asks for (sync and async) instead of waiting."""
-    recorded: list[float] = []
+class Finished:
+    """An engine listener keeping the replies that finished."""
 
-    def record(delay: float) -> None:
-        recorded.append(delay)
+    def __init__(self) -> None:
+        self.requests: list[FinishedRequest] = []
 
-    async def arecord(delay: float) -> None:
-        recorded.append(delay)
-        await asyncio.sleep(0)
+    def on_state(self, running: int, waiting: int) -> None:
+        pass
 
-    monkeypatch.setattr(chat_models, "sleep", record)
-    monkeypatch.setattr(chat_models, "async_sleep", arecord)
-    return recorded
+    def on_tokens(self, model_name: str, count: int) -> None:
+        pass
+
+    def on_finish(self, request: FinishedRequest) -> None:
+        self.requests.append(request)
+
+
+def clocked_engine() -> tuple[Engine, ManualClock, Finished]:
+    """An engine on a manual clock: the model's waits take no real time."""
+    clock = ManualClock()
+    engine = Engine(clock=clock, step_window=0.0)
+    finished = Finished()
+    engine.listeners.append(finished)
+    return engine, clock, finished
 
 
 LATENCY_CASES = [
@@ -578,27 +587,87 @@ LATENCY_CASES = [
 
 @pytest.mark.parametrize(("text", "kwargs", "chunks"), LATENCY_CASES)
 async def test_every_path_waits_first_token_delay_plus_token_delay_per_next_chunk(
-    sleeps: list[float], text: str, kwargs: dict[str, Any], chunks: int
+    text: str, kwargs: dict[str, Any], chunks: int
 ) -> None:
-    model = EchoChatModel(first_token_delay=0.5, token_delay=0.01)
+    engine, clock, finished = clocked_engine()
+    model = EchoChatModel(first_token_delay=0.5, token_delay=0.01, engine=engine)
     expected = 0.5 + 0.01 * max(chunks - 1, 0)
-    totals = {}
     for path in ("invoke", "ainvoke", "stream", "astream"):
-        sleeps.clear()
         if path == "invoke":
-            model.invoke(text, **kwargs)
+            model.invoke(text, **kwargs)  # the manual clock's sleep moves it
         elif path == "ainvoke":
-            await model.ainvoke(text, **kwargs)
+            task = asyncio.create_task(model.ainvoke(text, **kwargs))
+            await clock.advance(10)
+            await task
         elif path == "stream":
             streamed = list(model.stream(text, **kwargs))
             assert len(streamed) == chunks + 1  # and the final metadata chunk
         else:
-            streamed = [c async for c in model.astream(text, **kwargs)]
-            assert len(streamed) == chunks + 1
-            # Before each chunk: the first token's delay, then a token's.
-            assert sleeps == ([0.5] + [0.01] * (chunks - 1) if chunks else [0.5])
-        totals[path] = sum(sleeps)
-    assert totals == pytest.approx(dict.fromkeys(totals, expected))
+            astreamed = asyncio.create_task(collect(model.astream(text, **kwargs)))
+            await clock.advance(10)
+            assert len(await astreamed) == chunks + 1
+        request = finished.requests[-1]
+        assert request.e2e == pytest.approx(expected), path
+        assert request.generation_tokens == chunks, path
+        if chunks:
+            # The first chunk after first_token_delay, then one per token_delay.
+            assert request.ttft == pytest.approx(0.5), path
+            gaps = request.inter_token_latencies()
+            assert gaps == pytest.approx([0.01] * (chunks - 1)), path
+
+
+async def collect(chunks: Any) -> list[Any]:
+    return [chunk async for chunk in chunks]
+
+
+async def test_seeded_spreads_repeat_their_timings_and_vary_by_input() -> None:
+    engine, clock, finished = clocked_engine()
+    model = EchoChatModel(
+        first_token_delay=0.3,
+        ttft_spread=0.1,
+        token_delay=0.02,
+        itl_spread=0.005,
+        prefill_per_token=0.001,
+        latency_seed=5,
+        engine=engine,
+    )
+
+    async def timings(text: str) -> tuple[float, ...]:
+        task = asyncio.create_task(collect(model.astream(text)))
+        await clock.advance(60)
+        await task
+        request = finished.requests[-1]
+        return (request.ttft or 0.0, *request.inter_token_latencies())
+
+    first = await timings("hello world")
+    assert await timings("hello world") == pytest.approx(first, abs=1e-9)
+    assert await timings("hello there") != first
+    assert len(set(first[1:])) > 1  # the gaps vary
+    assert all(0.005 - 1e-9 <= gap <= 0.035 + 1e-9 for gap in first[1:])  # 3 spreads
+    # TTFT: 11 characters of prefill (11 ms) plus a draw in 0.3 +/- 0.3.
+    assert 0.011 <= first[0] <= 0.611
+
+
+async def test_a_stream_that_falls_behind_catches_up() -> None:
+    engine, clock, finished = clocked_engine()
+    model = EchoChatModel(first_token_delay=0.1, token_delay=0.01, engine=engine)
+    received: list[float] = []
+
+    async def slow_reader() -> None:
+        async for chunk in model.astream("abcdefghij"):
+            received.append(clock.now)
+            if chunk.content == "c":
+                await stall.wait()  # the reader stops for a while
+
+    stall = asyncio.Event()
+    task = asyncio.create_task(slow_reader())
+    await clock.advance_to(0.2)  # d..j were due by 0.19: all overdue
+    stall.set()
+    await clock.advance(1)
+    await task
+    assert received[:3] == pytest.approx([0.1, 0.11, 0.12])
+    assert received[3:] == pytest.approx([0.2] * 8)  # 7 characters, final chunk
+    assert finished.requests[-1].e2e == pytest.approx(0.2)
 
 
 # --- The per-call overrides the docstring lists, and only those -------------
