@@ -48,6 +48,14 @@ class Settings:
         model_name: Model name reported in response metadata.
         first_token_delay: Default simulated seconds before the first chunk.
         token_delay: Default simulated seconds between chunks.
+        ttft_spread, itl_spread: Default spreads (standard deviations, seconds)
+            of the time to first token and of each inter-token latency.
+        prefill_per_token: Default simulated seconds per input token.
+        latency_seed: Default seed of the latency draws (none: fresh draws).
+        max_num_seqs: Replies running at once per worker; more wait in a queue
+            (none: no limit).
+        step_growth: How much each running reply stretches every other's
+            inter-token gaps (``gap * (1 + step_growth * (running - 1))``).
     """
 
     host: str = field(default="127.0.0.1", metadata={"help": "interface to bind"})
@@ -112,6 +120,28 @@ class Settings:
     token_delay: float = field(
         default=0.0, metadata={"help": "default seconds between chunks"}
     )
+    ttft_spread: float = field(
+        default=0.0,
+        metadata={"help": "default spread (std dev, s) of the time to first token"},
+    )
+    itl_spread: float = field(
+        default=0.0,
+        metadata={"help": "default spread (std dev, s) of the inter-token latency"},
+    )
+    prefill_per_token: float = field(
+        default=0.0, metadata={"help": "default seconds of prefill per input token"}
+    )
+    latency_seed: int | None = field(
+        default=None, metadata={"help": "default seed of the latency draws"}
+    )
+    max_num_seqs: int | None = field(
+        default=None,
+        metadata={"help": "replies running at once per worker; more queue"},
+    )
+    step_growth: float = field(
+        default=0.0,
+        metadata={"help": "gap stretch per running reply: gap*(1+g*(running-1))"},
+    )
 
     def limits(self) -> Limits:
         """Return the request limits these settings fix."""
@@ -132,7 +162,15 @@ class Settings:
             "model_name": self.model_name,
             "first_token_delay": self.first_token_delay,
             "token_delay": self.token_delay,
+            "ttft_spread": self.ttft_spread,
+            "itl_spread": self.itl_spread,
+            "prefill_per_token": self.prefill_per_token,
+            "latency_seed": self.latency_seed,
         }
+
+    def engine_options(self) -> dict[str, Any]:
+        """Return the ``echo_model.engine.Engine`` options these settings fix."""
+        return {"max_num_seqs": self.max_num_seqs, "step_growth": self.step_growth}
 
     def environment(self) -> dict[str, str]:
         """Return the variables that give these settings (secrets in the clear).
