@@ -218,6 +218,7 @@ class OpenAIAdapter:
             tool_choice=tool_choice,
             response_format=response_format,
             options=await self.options.validate(body.echo, request, "echo"),
+            parallel_tool_calls=body.parallel_tool_calls is not False,
         )
 
     # --- Streaming ---------------------------------------------------------------

@@ -161,6 +161,22 @@ async def test_invalid_tool_calls_travel_as_the_model_wrote_them(
     assert reply["choices"][0]["finish_reason"] == "tool_calls"
 
 
+async def test_parallel_tool_calls_false_keeps_the_first_call(
+    client: httpx.AsyncClient,
+) -> None:
+    text = "add(1, 2) add(3, 4)"
+    both = (await post(client, body(text, tools=[ADD]))).json()
+    one = (
+        await post(client, body(text, tools=[ADD], parallel_tool_calls=False))
+    ).json()
+    assert len(both["choices"][0]["message"]["tool_calls"]) == 2
+    assert (
+        one["choices"][0]["message"]["tool_calls"]
+        == (both["choices"][0]["message"]["tool_calls"][:1])
+    )
+    assert one["usage"]["completion_tokens"] < both["usage"]["completion_tokens"]
+
+
 async def test_tool_choice_none_and_auto(client: httpx.AsyncClient) -> None:
     none = (
         await post(client, body("add(1, 2)", tools=[ADD], tool_choice="none"))
@@ -366,6 +382,7 @@ options = st.fixed_dictionaries(
         "max_tokens": st.integers(1, 40),
         "stop": st.lists(st.text("abc.", min_size=1, max_size=2), max_size=4),
         "tools": st.just([ADD]),
+        "parallel_tool_calls": st.booleans(),
         "tool_choice": st.sampled_from(["auto", "none", "required"]),
         "response_format": st.sampled_from([{"type": "text"}, {"type": "json_object"}]),
         "echo": st.fixed_dictionaries({}, optional={"n": st.integers(0, 40)}),
