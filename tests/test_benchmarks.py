@@ -116,3 +116,27 @@ def test_profile_invoke_reports_every_step_and_layer(
     for label, _, _ in profile_invoke.LAYERS:
         assert label in report
     assert "100%" in report
+
+
+def test_openai_bench_tiny_run_without_peers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `python -m benchmarks.openai_bench` in miniature: the bare limit and this
+    # server only (the peers install from PyPI, never in a test run).
+    from benchmarks import openai_bench
+
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (apt-get install -y wrk)")
+    rows = openai_bench.main(
+        ["--seconds", "1", "--streams", "4", "--chars", "20", "--no-peers"]
+    )
+    by_name = {row.name: row for row in rows}
+    assert set(by_name) == {"bare", "echo /v1", "echo langserve"}
+    v1 = by_name["echo /v1"]
+    assert v1.rate is not None
+    assert v1.rate.errors == 0
+    assert v1.streams is not None
+    assert (v1.streams.completed, v1.streams.chunks) == (4, 4 * 20)
+    report = capsys.readouterr().out
+    for label in ("/v1 req/s vs bare", "stream chunks/s vs langserve", "bare"):
+        assert label in report

@@ -1,0 +1,512 @@
+"""OpenAI-protocol benchmark: ``/v1/chat/completions`` beside the limit and the peers.
+
+Run: ``python -m benchmarks.openai_bench`` (needs ``wrk``; the peers are
+installed from PyPI into virtualenvs under the temp dir on first use).
+
+One uvicorn worker each, in turn, on 127.0.0.1:
+
+- ``bare``: FastAPI returning the same ``chat.completion`` body (the limit);
+- ``echo /v1``: this server's ``/v1/chat/completions``;
+- ``echo langserve``: this server's LangServe ``/echo/invoke``;
+- ``llmock``, ``fakellm``, ``mockllm``: Python mock OpenAI servers from PyPI,
+  started with zero latency (a peer that cannot be installed or started is
+  skipped, saying why).
+
+Non-streamed requests/s come from wrk; streams from an asyncio client that
+counts content deltas in the bytes. Every load generator reports the cores it
+used, so a run shows whether it, not the server, was the bottleneck. The
+report gives ratios from this one run, which hold on a shared machine where
+absolute numbers do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from fastapi import Body, FastAPI
+
+from benchmarks.load import (
+    STREAM_TIMEOUT_S,
+    RateResult,
+    StreamError,
+    StreamResult,
+    single_stream_rate,
+    wrk_invoke,
+)
+from tests.support.processes import (
+    Server,
+    free_port,
+    serve,
+    stop_process_group,
+)
+
+PEERS_DIR = Path(tempfile.gettempdir()) / "echo-model-openai-bench"
+FAST = ["--loop", "uvloop", "--http", "httptools", "--log-level", "warning"]
+OURS = ["{python}", "server.py", "--port", "{port}", "--log-level", "warning"]
+CHAT = {"model": "echo", "messages": [{"role": "user", "content": "hello"}]}
+
+#: The reply of this server to ``CHAT`` (id and time fixed): what bare returns.
+BARE_COMPLETION: dict[str, Any] = {
+    "id": "chatcmpl-0123456789abcdef0123456789abcdef",
+    "object": "chat.completion",
+    "created": 1767225600,
+    "model": "echo",
+    "choices": [
+        {
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": "hello",
+                "refusal": None,
+                "annotations": [],
+            },
+            "logprobs": None,
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {
+        "prompt_tokens": 5,
+        "completion_tokens": 5,
+        "total_tokens": 10,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    },
+    "service_tier": "default",
+    "system_fingerprint": "fp_echo_0.1.0",
+}
+
+
+def bare_app() -> FastAPI:
+    """Return the limit: FastAPI parsing the request and returning the body."""
+    app = FastAPI()
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v1/chat/completions")
+    async def completions(payload: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+        return BARE_COMPLETION
+
+    return app
+
+
+# --- Peers: installed in their own virtualenvs, started with zero latency ------
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A mock OpenAI server from PyPI and how to start it with no latency."""
+
+    name: str
+    args: list[str]  # after the console script; {port} filled in
+    files: dict[str, str] = field(default_factory=dict)  # written to its cwd
+
+
+PEERS = [
+    # llmock/cli.py: latency and chunk delay default to 0; set them anyway.
+    Peer(
+        "llmock",
+        [
+            *("serve", "--host", "127.0.0.1", "--port", "{port}"),
+            *("--latency-ms", "0", "--stream-chunk-delay-ms", "0"),
+            *("--log-level", "warning"),
+        ],
+    ),
+    # fakellm/cli.py: `serve` needs a config; its fallback is a plain echo.
+    # (Its streams sleep 10 ms per word, hard-coded: not compared on streams.)
+    Peer(
+        "fakellm",
+        ["serve", "--host", "127.0.0.1", "--port", "{port}", "--config", "f.yaml"],
+        {"f.yaml": "version: 1\ndefaults:\n  fallback: deterministic_echo\n"},
+    ),
+    # mockllm/cli.py: `start` binds 0.0.0.0 unless told; lag is off by default
+    # (settings.lag_enabled) and set off here. Its CLI always runs uvicorn's
+    # reloader (a flag defaulting to True), as its users get it.
+    Peer(
+        "mockllm",
+        ["start", "--host", "127.0.0.1", "--port", "{port}", "-r", "r.yml"],
+        {
+            "r.yml": "responses: {}\ndefaults:\n  unknown_response: hello\n"
+            "settings:\n  lag_enabled: false\n"
+        },
+    ),
+]
+
+
+def install_peer(peer: Peer) -> Path:
+    """Return the peer's console script, installing it in its venv if needed."""
+    venv = PEERS_DIR / peer.name
+    script = venv / "bin" / peer.name
+    if not script.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", peer.name],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+    return script
+
+
+@contextlib.contextmanager
+def serve_peer(peer: Peer, timeout: float = 60.0) -> Iterator[Server]:
+    """Run ``peer`` until the block exits; ready once it answers a completion."""
+    script = install_peer(peer)
+    cwd = PEERS_DIR / peer.name / "run"
+    cwd.mkdir(exist_ok=True)
+    for name, text in peer.files.items():
+        (cwd / name).write_text(text)
+    port = free_port()
+    argv = [str(script), *(a.format(port=port) for a in peer.args)]
+    process = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    server = Server(process, port)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                msg = f"{peer.name} exited with {process.returncode}"
+                raise RuntimeError(msg)
+            with contextlib.suppress(httpx.TransportError):
+                url = server.url + "/v1/chat/completions"
+                if httpx.post(url, json=CHAT, timeout=1.0).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                msg = f"{peer.name} did not answer in {timeout}s"
+                raise RuntimeError(msg)
+            time.sleep(0.1)
+        yield server
+    finally:
+        stop_process_group(process)
+
+
+# --- OpenAI streams --------------------------------------------------------------
+
+_CONTENT = b'"delta":{"content":'
+_DONE = b"data: [DONE]"
+_KEEP = max(len(_CONTENT), len(_DONE)) - 1
+
+
+async def read_openai_stream(url: str, body: dict[str, Any]) -> StreamResult:
+    """POST a streaming chat completion and time its content deltas.
+
+    The same bare asyncio client as ``load.read_stream`` (parsing every SSE
+    line with httpx would make the client the bottleneck), counting OpenAI's
+    content deltas and ``data: [DONE]`` instead of LangServe's events.
+    """
+    parts = urlsplit(url)
+    payload = json.dumps(body).encode()
+    request = (
+        f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        "Content-Type: application/json\r\nAccept: text/event-stream\r\n"
+        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+    ).encode() + payload
+    result = StreamResult()
+    start = time.perf_counter()
+    async with asyncio.timeout(STREAM_TIMEOUT_S):
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        try:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = head.split(b" ", 2)[1]
+            if status != b"200":
+                msg = f"the server answered {status.decode()}"
+                raise StreamError(msg)
+            tail = b""
+            while data := await reader.read(65536):
+                window = tail + data
+                if found := window.count(_CONTENT):
+                    if result.first_chunk_s is None:
+                        result.first_chunk_s = time.perf_counter() - start
+                    result.chunks += found
+                if _DONE in window:
+                    result.completed = True
+                tail = window[-_KEEP:]
+        finally:
+            writer.close()
+            await writer.wait_closed()
+    result.total_s = time.perf_counter() - start
+    return result
+
+
+@dataclass
+class StreamsResult:
+    """Many OpenAI streams at once, as the client saw them."""
+
+    streams: int
+    completed: int
+    chunks: int
+    ttfc_p50_ms: float
+    ttfc_p99_ms: float
+    seconds: float
+    client_cpu: float
+
+
+async def _one_at_a_time(url: str, body: dict[str, Any], repeats: int) -> list[float]:
+    rates = []
+    for _ in range(repeats):
+        result = await read_openai_stream(url, body)
+        rates.append(result.chunks / result.total_s)
+    return rates
+
+
+def single_openai_stream_rate(
+    url: str, body: dict[str, Any], repeats: int = 5
+) -> tuple[float, float]:
+    """Return the median chunks/s of one stream at a time, and the client's CPU."""
+    cpu0, start = time.process_time(), time.perf_counter()
+    rates = asyncio.run(_one_at_a_time(url, body, repeats))
+    cpu = (time.process_time() - cpu0) / (time.perf_counter() - start)
+    return statistics.median(rates), cpu
+
+
+def concurrent_openai_streams(
+    url: str, body: dict[str, Any], streams: int
+) -> StreamsResult:
+    """Open ``streams`` streams at once; report completions and first-chunk times."""
+
+    async def run() -> list[StreamResult]:
+        return await asyncio.gather(
+            *(read_openai_stream(url, body) for _ in range(streams))
+        )
+
+    cpu0, start = time.process_time(), time.perf_counter()
+    results = asyncio.run(run())
+    wall = time.perf_counter() - start
+    firsts = sorted(r.first_chunk_s * 1e3 for r in results if r.first_chunk_s)
+    return StreamsResult(
+        streams=streams,
+        completed=sum(r.completed for r in results),
+        chunks=sum(r.chunks for r in results),
+        ttfc_p50_ms=_percentile(firsts, 50),
+        ttfc_p99_ms=_percentile(firsts, 99),
+        seconds=wall,
+        client_cpu=(time.process_time() - cpu0) / wall,
+    )
+
+
+def _percentile(values: list[float], q: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+# --- The run ---------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """What was measured for one server."""
+
+    name: str
+    rate: RateResult | None = None
+    stream_chunks_per_s: float | None = None
+    stream_client_cpu: float | None = None
+    streams: StreamsResult | None = None
+    skipped: str | None = None
+
+
+def measure_rate(url: str, body: dict[str, Any], seconds: float) -> RateResult:
+    """wrk after a one-second warm-up: 2 threads, 32 connections."""
+    wrk_invoke(url, body, 1, threads=2, connections=32)
+    return wrk_invoke(url, body, seconds, threads=2, connections=32)
+
+
+def run(seconds: float, streams: int, chars: int, peers: bool) -> list[Row]:
+    """Measure every server in turn; return one row each."""
+    long_text = "x" * chars
+    v1_stream = {
+        "model": "echo",
+        "messages": [{"role": "user", "content": long_text}],
+        "stream": True,
+    }
+    rows = []
+    _log("bare")
+    with serve(["{python}", "-m", "uvicorn", "--factory", "--port", "{port}", *FAST,
+                "benchmarks.openai_bench:bare_app"]) as bare:  # fmt: skip
+        rows.append(
+            Row("bare", measure_rate(bare.url + "/v1/chat/completions", CHAT, seconds))
+        )
+    _log("echo-model")
+    with serve(OURS) as ours:
+        v1 = Row(
+            "echo /v1", measure_rate(ours.url + "/v1/chat/completions", CHAT, seconds)
+        )
+        url = ours.url + "/v1/chat/completions"
+        v1.stream_chunks_per_s, v1.stream_client_cpu = single_openai_stream_rate(
+            url, v1_stream
+        )
+        v1.streams = concurrent_openai_streams(url, v1_stream, streams)
+        langserve = Row(
+            "echo langserve",
+            measure_rate(ours.url + "/echo/invoke", {"input": "hello"}, seconds),
+        )
+        langserve.stream_chunks_per_s, langserve.stream_client_cpu = single_stream_rate(
+            ours, "/echo/stream", {"input": long_text}
+        )
+        rows += [v1, langserve]
+    for peer in PEERS if peers else []:
+        _log(peer.name)
+        try:
+            with serve_peer(peer) as server:
+                url = server.url + "/v1/chat/completions"
+                rows.append(Row(peer.name, measure_rate(url, CHAT, seconds)))
+        except (RuntimeError, subprocess.SubprocessError, OSError) as error:
+            rows.append(Row(peer.name, skipped=f"{type(error).__name__}: {error}"))
+    return rows
+
+
+@dataclass(frozen=True)
+class Check:
+    """One of the issue's targets, and whether this run met it."""
+
+    name: str
+    value: float
+    goal: str
+    met: bool
+
+
+def checks(rows: list[Row]) -> list[Check]:
+    """Compare the run with the targets (ratios from this one run)."""
+    by_name = {r.name: r for r in rows}
+    v1, bare, langserve = (
+        by_name["echo /v1"],
+        by_name["bare"],
+        by_name["echo langserve"],
+    )
+    assert v1.rate
+    assert bare.rate
+    assert v1.streams
+    rps = v1.rate.requests_per_second
+    result = [
+        Check(
+            "/v1 req/s vs bare",
+            rps / bare.rate.requests_per_second,
+            ">= 0.5x",
+            rps >= 0.5 * bare.rate.requests_per_second,
+        )
+    ]
+    peer_rates = [r.rate.requests_per_second for r in rows if r.name in
+                  {p.name for p in PEERS} and r.rate]  # fmt: skip
+    if peer_rates:
+        result.append(
+            Check(
+                "/v1 req/s vs fastest peer",
+                rps / max(peer_rates),
+                "> 1x",
+                rps > max(peer_rates),
+            )
+        )
+    stream = (v1.stream_chunks_per_s or 0) / (langserve.stream_chunks_per_s or 1)
+    result += [
+        Check("stream chunks/s vs langserve", stream, ">= 2x", stream >= 2),
+        Check(
+            f"{v1.streams.streams} streams completed",
+            v1.streams.completed,
+            f"== {v1.streams.streams}",
+            v1.streams.completed == v1.streams.streams,
+        ),
+        Check(
+            "first chunk p99 (ms)",
+            v1.streams.ttfc_p99_ms,
+            "<= 50",
+            v1.streams.ttfc_p99_ms <= 50,
+        ),
+    ]
+    return result
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_report(rows: list[Row], results: list[Check]) -> None:
+    """Print the side-by-side table, the skipped peers and the target checks."""
+    bare = next(r for r in rows if r.name == "bare").rate
+    assert bare is not None
+    print(
+        f"{'server':<16}{'req/s':>8}{'x bare':>8}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'wrk cpu':>8}{'chunk/s':>9}{'cli cpu':>8}"
+        f"{'done':>6}{'TTFC50':>8}{'TTFC99':>8}{'cli cpu':>8}"
+    )
+    print("-" * 105)
+    for row in rows:
+        if row.rate is None:
+            continue
+        s = row.streams
+        print(
+            f"{row.name:<16}{row.rate.requests_per_second:>8.0f}"
+            f"{row.rate.requests_per_second / bare.requests_per_second:>8.2f}"
+            f"{row.rate.p50_ms:>8.1f}{row.rate.p99_ms:>8.1f}"
+            f"{row.rate.loadgen_cpu:>8.2f}"
+            f"{_fmt(row.stream_chunks_per_s, '.0f'):>9}"
+            f"{_fmt(row.stream_client_cpu, '.2f'):>8}"
+            f"{_fmt(s and s.completed, '.0f'):>6}"
+            f"{_fmt(s and s.ttfc_p50_ms, '.1f'):>8}"
+            f"{_fmt(s and s.ttfc_p99_ms, '.1f'):>8}"
+            f"{_fmt(s and s.client_cpu, '.2f'):>8}"
+        )
+    print(
+        "\nwrk cpu / cli cpu: cores the load generator used (1.00 = one core of"
+        f" {os.cpu_count()}); chunk/s: one stream at a time; done, TTFC: the"
+        " concurrent streams, first content chunk in ms"
+    )
+    for row in rows:
+        if row.skipped:
+            print(f"skipped {row.name}: {row.skipped}")
+    errors = {r.name: r.rate.errors for r in rows if r.rate and r.rate.errors}
+    print(f"errors during load: {errors or 'none'}\n")
+    print(f"{'target':<30}{'this run':>10}  {'goal':<10}")
+    for check in results:
+        mark = "met" if check.met else "NOT met"
+        print(f"{check.name:<30}{check.value:>10.2f}  {check.goal:<10}{mark}")
+
+
+def _log(name: str) -> None:
+    print(f"measuring {name} ...", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> list[Row]:
+    """Run the benchmark and print its report; return the rows."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=5, help="wrk run length")
+    parser.add_argument("--streams", type=int, default=64)
+    parser.add_argument("--chars", type=int, default=1000, help="streamed reply")
+    parser.add_argument("--no-peers", action="store_true", help="skip the peers")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install -y wrk")
+    rows = run(args.seconds, args.streams, args.chars, peers=not args.no_peers)
+    print_report(rows, checks(rows))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
