@@ -81,15 +81,16 @@ def field_path(loc: Any, body: Any = None) -> str:
     """
     parts: list[str] = []
     value = body
+    tagged = False  # whether the object at ``value`` had its tag in ``loc``
     for item in loc[1:] if loc and loc[0] == "body" else loc:
         if isinstance(item, int):
             parts.append(str(item))
-            value = value[item] if _indexable(value, item) else None
+            value, tagged = (value[item] if _indexable(value, item) else None), False
         elif isinstance(value, dict) and item in value:
             parts.append(str(item))
-            value = value[item]
-        elif isinstance(value, dict) and item == value.get("type"):
-            continue  # a union's tag
+            value, tagged = value[item], False
+        elif not tagged and isinstance(value, dict) and item == value.get("type"):
+            tagged = True  # a union's tag
         elif _is_union(item):
             continue
         else:
