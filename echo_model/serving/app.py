@@ -9,20 +9,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi_offline import FastAPIOffline
 
 from echo_model import __version__
+from echo_model.engine import Engine
 from echo_model.serving.anthropic_api import add_anthropic_routes
 from echo_model.serving.auth import require_api_key
 from echo_model.serving.langserve_routes import add_langserve_routes
+from echo_model.serving.metrics import ProtocolCounter, ServingMetrics, metrics_route
 from echo_model.serving.middleware import BodySizeLimit, ErrorReplies
 from echo_model.serving.openai_api import add_openai_routes
 from echo_model.serving.openapi import document_event_streams
 from echo_model.serving.patches import apply_patches
 from echo_model.serving.runnables import configurable_model
 from echo_model.serving.settings import Settings, parse_settings
-from echo_model.serving.stats import StatsHandler
+from echo_model.serving.stats import stats_route
 
 logger = logging.getLogger("echo_model.server")
 
@@ -55,7 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     Routes: ``/echo`` (the model: invoke, batch, stream, stream_log,
     stream_events, schemas, playground), ``/chat`` (the chat playground),
-    ``/health``, ``/stats`` and ``/`` (links to the playgrounds and the docs).
+    ``/v1`` (OpenAI's and Anthropic's APIs), ``/health``, ``/stats``,
+    ``/metrics`` (Prometheus) and ``/`` (links to the playgrounds and the docs).
 
     Args:
         settings: Server settings; read from ``ECHO_*`` variables when ``None``.
@@ -77,14 +80,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_body_bytes=limits.max_body_bytes)
     guards = [Depends(require_api_key(key)) for key in secrets]
 
-    stats = StatsHandler()
+    # One engine per app (so per worker): it paces every protocol's replies
+    # and tells the metrics their timings.
+    metrics = ServingMetrics(settings.model_name)
+    engine = Engine(**settings.engine_options())
+    engine.listeners.append(metrics)
+    app.state.metrics = metrics  # the protocol adapters count requests here
 
     # Registered before LangServe's ~60 routes: a request walks the routes in
     # order, and health checks come often.
-    @app.get("/stats", tags=["meta"], dependencies=guards)
-    async def run_stats() -> dict[str, int]:
-        """Count this process's model runs (active ones too) and streamed tokens."""
-        return stats.counts.as_dict()
+    app.add_api_route(
+        "/stats", stats_route(metrics), tags=["meta"], dependencies=guards
+    )
+    app.add_api_route(
+        "/metrics",
+        metrics_route(metrics),
+        tags=["meta"],
+        dependencies=guards,
+        response_class=PlainTextResponse,
+        summary="Prometheus metrics (vLLM's names), summed over workers",
+    )
 
     @app.get("/health", tags=["meta"])
     async def health() -> dict[str, str]:
@@ -101,7 +116,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return HTMLResponse(f"<h1>echo-model {__version__}</h1><ul>{items}</ul>")
         return LINKS
 
-    model = configurable_model(**settings.model_defaults(), callbacks=[stats])
+    model = configurable_model(
+        **settings.model_defaults(),
+        engine=engine,
+        callbacks=[ProtocolCounter(metrics, "langserve")],
+    )
     # Before LangServe's routes, which a request walks in order.
     # Anthropic's before OpenAI's: its error-shape middleware must sit inside
     # OpenAI's (which reshapes the rest of /v1).

@@ -14,6 +14,7 @@ import uvicorn
 from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
 
 from echo_model import __version__
+from echo_model.serving.metrics import multiprocess_directory
 from echo_model.serving.patches import apply_patches
 from echo_model.serving.settings import LOOPBACK_HOSTS, Settings, parse_settings
 
@@ -48,20 +49,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it with the handler
     # that was there before: make that a clean exit, so a requested stop is a 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level,
-        log_config=log_config(settings.log_level),
-        access_log=settings.access_log,
-        # uvicorn waits this long (its annotation says int, but any float works).
-        timeout_graceful_shutdown=settings.graceful_timeout,  # type: ignore[arg-type]
-        loop="uvloop",
-        http="httptools",
-    )
+    # Several workers write their metrics to files in a directory of ours, so
+    # that one scrape of any worker sums them all; it goes when the server stops.
+    with multiprocess_directory(settings.workers):
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+            log_config=log_config(settings.log_level),
+            access_log=settings.access_log,
+            # uvicorn waits this long (its annotation says int, but any float works).
+            timeout_graceful_shutdown=settings.graceful_timeout,  # type: ignore[arg-type]
+            loop="uvloop",
+            http="httptools",
+        )
 
 
 def unsafe_bind(settings: Settings) -> str | None:

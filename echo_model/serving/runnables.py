@@ -21,6 +21,15 @@ CONFIGURABLE_FIELDS: dict[str, str] = {
     "stop": "Stop sequences: the reply ends after the first one it contains.",
     "first_token_delay": "Simulated seconds before the first chunk.",
     "token_delay": "Simulated seconds between chunks (watch the stream).",
+    "ttft_spread": "Spread (std dev, seconds) of the time to first token around"
+    " first_token_delay; draws are cut to first_token_delay +/- 3 spreads, at"
+    " most first_token_delay.",
+    "itl_spread": "Spread (std dev, seconds) of each gap around token_delay, cut"
+    " likewise.",
+    "prefill_per_token": "Simulated seconds of prefill per input character,"
+    " before the first chunk.",
+    "latency_seed": "Seed for the latency draws: the same input then gets the"
+    " same timings.",
     "fail_after_chunks": "Fault injection: fail the call; streams fail after this"
     " many chunks. Leave empty for no failure.",
     "error_rate": "Fault injection: the share of calls that fail (0 to 1), after"

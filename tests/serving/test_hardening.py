@@ -541,5 +541,5 @@ async def test_stats_count_runs_and_tokens(client: httpx.AsyncClient) -> None:
     after = (await client.get("/stats")).json()
     assert after["started"] - before["started"] == 2
     assert after["finished"] - before["finished"] == 2
-    assert after["tokens"] - before["tokens"] == 3  # streamed tokens only
+    assert after["tokens"] - before["tokens"] == 6  # generated, streamed or not
     assert after["active"] == 0

@@ -19,6 +19,10 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "null"}]
     },
     "seed": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+    "ttft_spread": {"type": "number", "minimum": 0},
+    "itl_spread": {"type": "number", "minimum": 0},
+    "prefill_per_token": {"type": "number", "minimum": 0, "maximum": 0.01},
+    "latency_seed": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
     "stop": {"type": "array", "items": {"type": "string"}},
 }
 TYPE_KEYS = ("type", "anyOf", "items", "minimum", "maximum")
