@@ -43,14 +43,11 @@ def check_request_body(limits: Limits, input_schema: type[BaseModel]) -> Depende
         batch = request.scope["path"].rstrip("/").endswith("/batch")
         if "config" in body:
             check_config_shape(body["config"], batch=batch)
-        depth, too_wide = _shape(body)
+        depth, unsendable = _shape(body)
         if depth > limits.max_json_depth:
             refuse("body", f"the JSON is nested deeper than {limits.max_json_depth}")
-        if too_wide:
-            refuse(
-                _too_wide_integer(body, ("body",)) or "body",
-                "an integer beyond the signed 64-bit range (-2**63 to 2**63 - 1)",
-            )
+        if unsendable:
+            refuse(*_first_unsendable(body, ("body",)))
         if batch:
             inputs = body.get("inputs")
             if not isinstance(inputs, list) or not inputs:
@@ -142,28 +139,64 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _shape(value: Any) -> tuple[int, bool]:
-    """Return how deeply ``value`` nests, and whether it holds a too-wide integer."""
-    deepest, too_wide, stack = 0, False, [(value, 1)]
+    """Return how deeply ``value`` nests, and whether it holds an unsendable value."""
+    deepest, unsendable, stack = 0, False, [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, dict):
+            unsendable = unsendable or any(map(_unsendable, item))
             item = item.values()
         elif not isinstance(item, list):
-            if type(item) is int and not INT64_MIN <= item <= INT64_MAX:
-                too_wide = True
+            unsendable = unsendable or _unsendable(item) is not None
             continue
         deepest = max(deepest, depth)
         stack.extend((child, depth + 1) for child in item)
-    return deepest, too_wide
+    return deepest, unsendable
 
 
-def _too_wide_integer(value: Any, loc: tuple[Any, ...]) -> tuple[Any, ...] | None:
-    """Return where the first integer beyond 64 bits is in ``value``, if any."""
-    if isinstance(value, dict | list):
-        children = value.items() if isinstance(value, dict) else enumerate(value)
-        for key, child in children:
-            if (found := _too_wide_integer(child, (*loc, key))) is not None:
-                return found
-    elif type(value) is int and not INT64_MIN <= value <= INT64_MAX:
-        return loc
+def _unsendable(value: Any) -> str | None:
+    """Say why ``value`` parsed, yet cannot be sent back as JSON, if it cannot.
+
+    A run echoes parts of its request (input, config) in replies and stream
+    events; LangServe encodes them with orjson, which raises on these, after
+    the response has started.
+    """
+    if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+        return "an integer beyond the signed 64-bit range (-2**63 to 2**63 - 1)"
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return (
+                "a string holding a lone surrogate (a \\ud800-\\udfff escape not"
+                " in a pair), which is not Unicode"
+            )
+    return None
+
+
+def _first_unsendable(value: Any, loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], str]:
+    """Return where the first unsendable value in ``value`` is, and why.
+
+    A key is reported by its object's location: the key itself cannot be sent.
+    """
+    found = _find_unsendable(value, loc)
+    return found or (loc, "a value that cannot be sent back as JSON")
+
+
+def _find_unsendable(
+    value: Any, loc: tuple[Any, ...]
+) -> tuple[tuple[Any, ...], str] | None:
+    if isinstance(value, dict):
+        for key in value:
+            if (reason := _unsendable(key)) is not None:
+                return loc, f"a key is {reason}"
+        children: Any = value.items()
+    elif isinstance(value, list):
+        children = enumerate(value)
+    else:
+        reason = _unsendable(value)
+        return None if reason is None else (loc, reason)
+    for key, child in children:
+        if (found := _find_unsendable(child, (*loc, key))) is not None:
+            return found
     return None

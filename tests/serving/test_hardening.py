@@ -155,6 +155,39 @@ async def test_integers_beyond_64_bits_are_422_naming_where(
     assert (await client.get("/stats")).json()["started"] == before
 
 
+@pytest.mark.parametrize(
+    ("path", "raw", "loc"),
+    [
+        ("/echo/invoke", r'{"input": "a\ud800b"}', ["body", "input"]),
+        (
+            "/echo/stream",
+            r'{"input": [{"type": "human", "content": "\udfff"}]}',
+            ["body", "input", 0, "content"],
+        ),
+        (
+            "/echo/batch",
+            r'{"inputs": ["a"], "config": {"tags": ["x\udc00"]}}',
+            ["body", "config", "tags", 0],
+        ),
+        # A key cannot be named in the reply: its object is.
+        ("/echo/stream_log", r'{"input": "a", "x": {"\ud800": 1}}', ["body", "x"]),
+    ],
+)
+async def test_lone_surrogates_are_422_naming_where(
+    client: httpx.AsyncClient, path: str, raw: str, loc: list
+) -> None:
+    # Valid JSON escapes, but not Unicode: no encoder on the way can send them back.
+    before = (await client.get("/stats")).json()["started"]
+    response = await client.post(
+        path, content=raw, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == loc
+    assert "surrogate" in error["msg"]
+    assert (await client.get("/stats")).json()["started"] == before
+
+
 async def test_64_bit_integers_are_accepted(client: httpx.AsyncClient) -> None:
     for seed in (2**63 - 1, -(2**63)):
         body = {"input": "hi", "config": {"configurable": {"seed": seed}}}
