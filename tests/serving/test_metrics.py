@@ -9,11 +9,14 @@ import sys
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from echo_model.engine import Engine, ManualClock, Sequence
 from echo_model.latency import LatencyModel
+from echo_model.serving.app import create_app
 from echo_model.serving.metrics import (
     MULTIPROC_ENV,
     OTHER_MODEL,
@@ -21,6 +24,7 @@ from echo_model.serving.metrics import (
     ServingMetrics,
     multiprocess_directory,
 )
+from echo_model.serving.settings import Settings
 
 #: vLLM's metric families (as the text format names them) and their types.
 VLLM_FAMILIES = {
@@ -269,3 +273,48 @@ def test_values_of_several_processes_are_summed(
     )
     assert value(metrics, "echo:requests_total", protocol="openai", **echo) == 2
     assert metrics.totals()["finished"] == 8
+
+
+# --- Through the app, in process -----------------------------------------------
+
+
+async def test_the_app_serves_metrics_after_known_traffic() -> None:
+    app = create_app(Settings(model_name="echo"))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        await client.post("/echo/stream", json={"input": "abc"})
+        await client.post("/echo/invoke", json={"input": "hello"})
+        await client.post("/echo/batch", json={"inputs": ["x", "yz"]})
+        response = await client.get("/metrics")
+        stats = (await client.get("/stats")).json()
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    scraped = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+    echo = (("model_name", "echo"),)
+    assert scraped[("echo:requests_total", (*echo, ("protocol", "langserve")))] == 4
+    assert scraped[("echo:requests_total", (*echo, ("protocol", "openai")))] == 0
+    assert scraped[("vllm:generation_tokens_total", echo)] == 3 + 5 + 1 + 2
+    assert scraped[("vllm:prompt_tokens_total", echo)] == 3 + 5 + 1 + 2
+    success = ("vllm:request_success_total", (("finished_reason", "stop"), *echo))
+    assert scraped[success] == 4
+    assert scraped[("vllm:time_to_first_token_seconds_count", echo)] == 4
+    assert stats == {
+        "started": 4,
+        "finished": 4,
+        "failed": 0,
+        "tokens": 11,
+        "active": 0,
+    }
+
+
+async def test_metrics_are_behind_the_api_key() -> None:
+    app = create_app(Settings(api_key=SecretStr("metrics-key-1")))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/metrics")).status_code == 401
+        headers = {"Authorization": "Bearer metrics-key-1"}
+        assert (await client.get("/metrics", headers=headers)).status_code == 200
