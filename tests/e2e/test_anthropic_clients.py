@@ -517,3 +517,40 @@ def test_agent_calls_a_real_tool_and_ends(server: LiveServer) -> None:
     result = agent.invoke({"messages": [HumanMessage("capital of France?")]})
     assert calls == ["capital of France?"]
     assert result["messages"][-1].content == "Paris"
+
+
+def test_chat_anthropic_sends_anthropic_style_histories(chat: ChatAnthropic) -> None:
+    # What the standard suite's test_anthropic_inputs sends, without the image
+    # it downloads: tool_use blocks in an AIMessage, tool_result blocks in a
+    # HumanMessage, a thinking block with its signature.
+    history = [
+        HumanMessage("what's your favorite color?"),
+        AIMessage(
+            [
+                {"type": "thinking", "thinking": "pick one", "signature": "c2ln"},
+                {"type": "text", "text": "Hmm let me think about that"},
+                {
+                    "type": "tool_use",
+                    "input": {"fav_color": "green"},
+                    "id": "foo",
+                    "name": "color_picker",
+                },
+            ],
+            response_metadata={"model_provider": "anthropic"},
+        ),
+        HumanMessage(
+            [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "foo",
+                    "content": [{"type": "text", "text": "green is a great pick"}],
+                    "is_error": False,
+                },
+                {"type": "text", "text": "what did the tool say"},
+            ]
+        ),
+    ]
+    reply = chat.invoke(history)
+    assert reply.content == "what did the tool say"
+    reply = chat.invoke([*history[:2], HumanMessage([history[2].content[0]])])
+    assert reply.content == "green is a great pick"
