@@ -1,0 +1,606 @@
+"""Carrying out injected faults on the wire, for every protocol: one middleware.
+
+``FaultInjection`` reads each model request's fault (``faults.FaultPlanner``:
+the ``X-Echo-Fault`` header, else the server's ``--fault``) and acts on the
+response the protocol's route produces, so the adapters stay unaware of it:
+
+- ``status``: the status, in the protocol's error shape, before any output
+  (``Retry-After`` when asked); the route never runs.
+- ``context_length``: the protocol's context-length refusal (400), also
+  answered whenever ``--context-window`` is set and the prompt, counted by the
+  model's rule, is longer.
+- ``error``, ``disconnect``, ``stall`` after ``k`` chunks of a stream: the
+  protocol's mid-stream error event then the end of the stream; the
+  connection closed with no terminator (an exception raised to the server
+  after the response started, which uvicorn answers by closing the socket);
+  silence for the given seconds (or until the client leaves), then the rest.
+  A reply that is not streamed gets a 500 for ``error``, its headers then a
+  closed connection for ``disconnect``, and its whole reply late for
+  ``stall``. A route's own refusal (any status >= 300) passes untouched.
+
+What differs between protocols (their error bodies, which frames of a stream
+are chunks) is in ``WireProtocol``, one instance each. A chunk is one frame
+carrying reply content: OpenAI's ``chat.completion.chunk`` with content or
+tool calls in its delta, Anthropic's ``content_block_delta``, LangServe's
+``data`` event; for a text reply, one per character, as ``fail_after_chunks``
+counts.
+
+Injected faults are logged at INFO as ``injected fault: ...`` and counted in
+``echo:injected_faults_total{kind,protocol}``, never as server errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import HTTPException
+from langchain_core.messages import BaseMessage, HumanMessage, convert_to_messages
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from echo_model.echo import input_tokens
+from echo_model.serving import anthropic_errors, openai_errors
+from echo_model.serving.faults import (
+    HEADER,
+    RETRY_COUNT_HEADER,
+    Fault,
+    FaultPlanner,
+    FaultSpecError,
+)
+
+logger = logging.getLogger("echo_model.server")
+
+#: LangServe's endpoints that run the model (under /echo and /chat).
+LANGSERVE_RUNS = frozenset(["invoke", "batch", "stream", "stream_log", "stream_events"])
+_HEADER = HEADER.encode()
+_RETRY_COUNT = RETRY_COUNT_HEADER.encode()
+
+
+class InjectedDisconnect(BaseException):
+    """Raised to the server to close a connection mid-response, on purpose.
+
+    A ``BaseException``: the server's error middleware (which turns errors
+    into replies, and ends a started stream cleanly) and the frameworks'
+    handlers catch ``Exception`` only, so this reaches uvicorn, which closes
+    the socket with no terminator: what a dropped connection looks like.
+    """
+
+
+class _Stop(BaseException):
+    """Stops the route once the fault has answered for it."""
+
+
+@dataclass(frozen=True)
+class WireProtocol:
+    """What a protocol's faults look like on the wire.
+
+    Attributes:
+        name: The ``protocol`` label (``openai``, ``anthropic``, ``langserve``).
+        error: ``(status, message, code)`` -> the JSON error body.
+        stream_error: ``(status, message)`` -> the mid-stream error frame.
+        is_chunk: Whether a stream frame carries reply content.
+        is_end: Whether a stream frame finishes the reply (the terminator
+            and what announces it).
+        context_refusal: ``(tokens, maximum)`` -> ``(message, code)``.
+        header_status: The status of a malformed ``X-Echo-Fault``.
+    """
+
+    name: str
+    error: Callable[[int, str, str | None], dict[str, Any]]
+    stream_error: Callable[[int, str], bytes]
+    is_chunk: Callable[[bytes], bool]
+    is_end: Callable[[bytes], bool]
+    context_refusal: Callable[[int, int], tuple[str, str | None]]
+    header_status: int = 400
+
+
+def _openai_error(status: int, message: str, code: str | None) -> dict[str, Any]:
+    type_ = "server_error" if status >= 500 else None
+    return openai_errors.error_body(message, status=status, code=code, type_=type_)
+
+
+def _anthropic_error(status: int, message: str, code: str | None) -> dict[str, Any]:
+    return anthropic_errors.error_body(message, status)
+
+
+def _langserve_error(status: int, message: str, code: str | None) -> dict[str, Any]:
+    return {"detail": message}
+
+
+OPENAI = WireProtocol(
+    name="openai",
+    error=_openai_error,
+    stream_error=lambda status, message: (
+        (b"data: " + orjson.dumps(_openai_error(status, message, "injected_fault")))
+        + b"\n\n"
+    ),
+    is_chunk=lambda frame: (
+        b'"delta":{"content":' in frame or b'"delta":{"tool_calls":' in frame
+    ),
+    is_end=lambda frame: (
+        frame.startswith(b"data: [DONE]") or b'"finish_reason":"' in frame
+    ),
+    context_refusal=lambda tokens, maximum: (
+        f"This model's maximum context length is {maximum} tokens. However, your"
+        f" messages resulted in {tokens} tokens. Please reduce the length of the"
+        " messages.",
+        "context_length_exceeded",
+    ),
+)
+ANTHROPIC = WireProtocol(
+    name="anthropic",
+    error=_anthropic_error,
+    stream_error=lambda status, message: (
+        b"event: error\ndata: "
+        + orjson.dumps(anthropic_errors.error_body(message, status))
+        + b"\n\n"
+    ),
+    is_chunk=lambda frame: frame.startswith(b"event: content_block_delta"),
+    is_end=lambda frame: frame.startswith(
+        (b"event: message_delta", b"event: message_stop")
+    ),
+    context_refusal=lambda tokens, maximum: (
+        f"prompt is too long: {tokens} tokens > {maximum} maximum",
+        None,
+    ),
+)
+LANGSERVE = WireProtocol(
+    name="langserve",
+    error=_langserve_error,
+    # LangServe's own error event: RemoteRunnable raises an HTTPStatusError
+    # with this status and message.
+    stream_error=lambda status, message: (
+        b"event: error\r\ndata: "
+        + orjson.dumps({"status_code": status, "message": message})
+        + b"\r\n\r\n"
+    ),
+    is_chunk=lambda frame: frame.startswith(b"event: data"),
+    is_end=lambda frame: frame.startswith(b"event: end"),
+    context_refusal=lambda tokens, maximum: (
+        f"prompt is too long: {tokens} tokens > {maximum} maximum",
+        None,
+    ),
+    header_status=422,
+)
+
+
+def protocol_of(method: str, path: str) -> WireProtocol | None:
+    """Return the protocol of a request that runs the model, else ``None``.
+
+    Every ``POST`` under ``/v1`` (``/v1/messages`` is Anthropic's, the rest
+    OpenAI's) and LangServe's run endpoints under ``/echo`` and ``/chat``.
+    """
+    if method != "POST":
+        return None
+    if anthropic_errors.on_messages(path):
+        return ANTHROPIC
+    if openai_errors.on_v1(path):
+        return OPENAI
+    endpoint = path.rstrip("/").rsplit("/", 1)[-1]
+    if path.startswith(("/echo/", "/chat/")) and endpoint in LANGSERVE_RUNS:
+        return LANGSERVE
+    return None
+
+
+class FaultInjection:
+    """ASGI middleware injecting each model request's fault (see the module doc).
+
+    Add it inside ``ErrorReplies`` (that is, before it): its disconnects and
+    stops are ``BaseException``s that pass through that middleware.
+
+    Args:
+        app: The app.
+        server_fault: The ``--fault`` flag's fault, for requests without the
+            header.
+        context_window: ``--context-window``: refuse prompts longer than this
+            many tokens (``None``: no limit).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        server_fault: Fault | None = None,
+        context_window: int | None = None,
+    ) -> None:
+        self.app = app
+        self.planner = FaultPlanner(server_fault)
+        self.context_window = context_window
+        self.checks_all = server_fault is not None or context_window is not None
+        install_log_filter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request, with its fault if it has one."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header, retry_count = _fault_headers(scope)
+        if header is None and not self.checks_all:
+            await self.app(scope, receive, send)  # the hot path: no fault
+            return
+        protocol = protocol_of(scope["method"], scope["path"])
+        if protocol is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            fault = self.planner.plan(header, retry_count)
+        except FaultSpecError as error:
+            await _reply(
+                send,
+                protocol.header_status,
+                _header_error(protocol, f"invalid X-Echo-Fault header: {error}"),
+            )
+            return
+        if self.context_window is not None or (
+            fault is not None and fault.kind == "context_length"
+        ):
+            receive, refusal = await self._context_check(
+                scope, receive, protocol, fault
+            )
+            if refusal is not None:
+                _record(scope, protocol, "context_length", refusal[0])
+                await _reply(send, 400, refusal[1])
+                return
+        if fault is None or fault.kind == "context_length":
+            await self.app(scope, receive, send)
+            return
+        _record(scope, protocol, fault.kind, fault.spec(), retry_count)
+        if fault.kind == "status":
+            await _status_reply(send, protocol, fault)
+            return
+        await self._run_with_fault(scope, receive, send, protocol, fault)
+
+    async def _context_check(
+        self,
+        scope: Scope,
+        receive: Receive,
+        protocol: WireProtocol,
+        fault: Fault | None,
+    ) -> tuple[Receive, tuple[str, dict[str, Any]] | None]:
+        """Read the body; return a receive replaying it, and any refusal."""
+        body, receive = await _read_body(receive)
+        tokens = prompt_tokens(protocol, scope["path"], body) if body else None
+        if tokens is None:
+            return receive, None  # the route answers a body it cannot use
+        window = self.context_window
+        forced = False
+        if fault is not None and fault.kind == "context_length":
+            if fault.max_tokens is not None:
+                window = fault.max_tokens
+            elif window is None or tokens <= window:
+                # Refused whatever its length: reported as one token too many.
+                window, forced = max(tokens - 1, 0), True
+        if window is None or (not forced and tokens <= window):
+            return receive, None
+        message, code = protocol.context_refusal(tokens, window)
+        body_ = protocol.error(400, message, code)
+        if protocol is OPENAI:
+            body_["error"]["param"] = "messages"
+        return receive, (f"{tokens} tokens > {window}", body_)
+
+    async def _run_with_fault(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        protocol: WireProtocol,
+        fault: Fault,
+    ) -> None:
+        stream = _FaultySend(fault, protocol, send, receive)
+        try:
+            await self.app(scope, receive, stream.send)
+        except BaseException as error:
+            cause = _cause(error)
+            if isinstance(cause, _Stop):
+                return
+            if isinstance(cause, InjectedDisconnect):
+                logger.info(
+                    "injected fault: connection closed on %s after %d chunks",
+                    scope["path"],
+                    stream.chunks,
+                )
+                raise cause from None
+            raise
+
+
+class _FaultySend:
+    """The ``send`` of a request with an ``error``, ``disconnect`` or ``stall``."""
+
+    def __init__(
+        self, fault: Fault, protocol: WireProtocol, send: Send, receive: Receive
+    ) -> None:
+        self.fault = fault
+        self.protocol = protocol
+        self._send = send
+        self._receive = receive
+        self.chunks = 0
+        self.fired = False
+        self.passthrough = False  # a refusal of the route's own, or done
+        self.streaming = False
+        self.held: Message | None = None  # a whole reply's start, for ``error``
+        self.lock = asyncio.Lock()  # pings must wait out a stall too
+
+    async def send(self, message: Message) -> None:
+        async with self.lock:
+            await self._handle(message)
+
+    async def _handle(self, message: Message) -> None:
+        if self.passthrough:
+            await self._send(message)
+            return
+        if message["type"] == "http.response.start":
+            if message["status"] >= 300:
+                self.passthrough = True
+                await self._send(message)
+                return
+            self.streaming = _content_type(message) == b"text/event-stream"
+            if self.streaming:
+                await self._send(message)
+            else:
+                await self._whole_reply_start(message)
+            return
+        if message["type"] != "http.response.body":
+            await self._send(message)
+            return
+        if not self.streaming:
+            if not message.get("more_body", False):  # the reply is complete
+                await self._fire_whole_reply()
+            return
+        frame = bytes(message.get("body", b""))
+        is_chunk = self.protocol.is_chunk(frame)
+        due = self.chunks >= self.fault.after and (
+            is_chunk or self.protocol.is_end(frame)
+        )
+        if due or (not message.get("more_body", False) and not frame):
+            await self._fire_in_stream()  # returns only for a stall
+            self.passthrough = True
+        elif is_chunk:
+            self.chunks += 1
+        await self._send(message)
+
+    async def _whole_reply_start(self, start: Message) -> None:
+        kind = self.fault.kind
+        if kind == "stall":
+            await self._silence()
+            self.passthrough = True
+            await self._send(start)
+        elif kind == "disconnect":
+            await self._send(start)
+            raise InjectedDisconnect
+        else:  # error: the reply is replaced once the route is done
+            self.held = start
+
+    async def _fire_whole_reply(self) -> None:
+        status = self.fault.status or 500
+        body = self.protocol.error(status, _fault_message(self.fault), "injected_fault")
+        self.passthrough = True
+        await _reply(self._send, status, body)
+
+    async def _fire_in_stream(self) -> None:
+        self.fired = True
+        kind = self.fault.kind
+        if kind == "stall":
+            await self._silence()
+            return
+        if kind == "disconnect":
+            raise InjectedDisconnect
+        status = self.fault.status or 500
+        frame = self.protocol.stream_error(status, _fault_message(self.fault))
+        await self._send(
+            {"type": "http.response.body", "body": frame, "more_body": True}
+        )
+        await self._send({"type": "http.response.body", "body": b""})
+        raise _Stop
+
+    async def _silence(self) -> None:
+        """Wait ``seconds``, or until the client leaves (then stop the route)."""
+        sleep = asyncio.ensure_future(asyncio.sleep(self.fault.seconds))
+        gone = asyncio.ensure_future(_disconnected(self._receive))
+        done, pending = await asyncio.wait(
+            {sleep, gone}, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+        if gone in done:
+            logger.info(
+                "injected fault: stalled client went away after %d chunks", self.chunks
+            )
+            raise _Stop
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def prompt_tokens(protocol: WireProtocol, path: str, body: bytes) -> int | None:
+    """Return the prompt's input tokens by the model's rule, or ``None``.
+
+    The body is read as the protocol's route reads it (its request model and
+    message conversion); ``None`` when it cannot be (the route then answers
+    it) or when the route has no prompt (``count_tokens``).
+    """
+    # Imported here: the adapters import this package's modules at load time.
+    from echo_model.serving import anthropic_api, openai_api
+    from echo_model.serving import anthropic_schemas as an
+    from echo_model.serving import openai_schemas as oa
+
+    try:
+        if protocol is OPENAI:
+            if path.rstrip("/") != "/v1/chat/completions":
+                return None
+            request = oa.ChatCompletionRequest.model_validate_json(body)
+            return input_tokens(
+                [openai_api.to_langchain(m, i) for i, m in enumerate(request.messages)]
+            )
+        if protocol is ANTHROPIC:
+            if path.rstrip("/") != anthropic_errors.PREFIX:
+                return None
+            message = an.MessagesRequest.model_validate_json(body)
+            return input_tokens(
+                anthropic_api.to_langchain(message.system, message.messages)
+            )
+        data = orjson.loads(body)
+        inputs = (
+            data["inputs"] if path.rstrip("/").endswith("/batch") else [data["input"]]
+        )
+        return max((input_tokens(_langserve_messages(i)) for i in inputs), default=0)
+    except Exception:  # any body the route will refuse itself
+        return None
+
+
+def _langserve_messages(value: Any) -> list[BaseMessage]:
+    if isinstance(value, str):
+        return [HumanMessage(content=value)]
+    if isinstance(value, dict) and "messages" in value:
+        value = value["messages"]
+    if isinstance(value, dict) and value.get("type") in ("ChatPromptValue", "chat"):
+        value = value["messages"]
+    return convert_to_messages(value)
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, Receive]:
+    """Read the whole body; return it and a ``receive`` that replays it."""
+    chunks: list[bytes] = []
+    refused: HTTPException | None = None
+    try:
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+    except HTTPException as error:  # the body-size limit: the route answers it
+        refused = error
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if refused is not None:
+            raise refused
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return (b"" if refused else body), replay
+
+
+def _fault_headers(scope: Scope) -> tuple[str | None, str | None]:
+    header = retry_count = None
+    for name, value in scope["headers"]:
+        if name == _HEADER:
+            header = value.decode("latin-1")
+        elif name == _RETRY_COUNT:
+            retry_count = value.decode("latin-1")
+    return header, retry_count
+
+
+def _header_error(protocol: WireProtocol, message: str) -> dict[str, Any]:
+    if protocol is LANGSERVE:  # FastAPI's validation shape, as its other 422s
+        loc = ["header", HEADER]
+        return {"detail": [{"type": "value_error", "loc": loc, "msg": message}]}
+    body = protocol.error(400, message, None)
+    if protocol is OPENAI:
+        body["error"]["param"] = HEADER
+    return body
+
+
+async def _status_reply(send: Send, protocol: WireProtocol, fault: Fault) -> None:
+    status = fault.status or 500
+    code = "rate_limit_exceeded" if status == 429 and protocol is OPENAI else None
+    headers = {}
+    if fault.retry_after is not None:
+        after = fault.retry_after
+        headers["retry-after"] = str(int(after)) if after == int(after) else str(after)
+    body = protocol.error(status, _fault_message(fault), code)
+    await _reply(send, status, body, headers)
+
+
+async def _reply(
+    send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> None:
+    content = orjson.dumps(body)
+    raw = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(content)).encode()),
+        *((k.encode(), v.encode()) for k, v in (headers or {}).items()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": content})
+
+
+def _fault_message(fault: Fault) -> str:
+    return f"echo-model injected fault ({fault.spec()})"
+
+
+def _record(
+    scope: Scope,
+    protocol: WireProtocol,
+    kind: str,
+    detail: str,
+    retry_count: str | None = None,
+) -> None:
+    logger.info(
+        "injected fault: %s on %s %s (%s, attempt %s)",
+        detail,
+        scope["method"],
+        scope["path"],
+        protocol.name,
+        retry_count or "0",
+    )
+    app = scope.get("app")
+    metrics = getattr(getattr(app, "state", None), "metrics", None)
+    record = getattr(metrics, "record_fault", None)
+    if record is not None:
+        record(kind, protocol.name)
+
+
+def _content_type(start: Message) -> bytes:
+    for name, value in start.get("headers", []):
+        if name.lower() == b"content-type":
+            return bytes(value).split(b";")[0].strip().lower()
+    return b""
+
+
+def _cause(error: BaseException) -> BaseException:
+    # anyio task groups (streaming responses) wrap what a task raised.
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
+
+
+class _DropInjectedDisconnects(logging.Filter):
+    """Keeps uvicorn from logging an injected disconnect as an application error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        info = record.exc_info
+        return not (
+            info and info[1] and isinstance(_cause(info[1]), InjectedDisconnect)
+        )
+
+
+_LOG_FILTER = _DropInjectedDisconnects()
+
+
+def install_log_filter() -> None:
+    """Filter injected disconnects out of uvicorn's error log (idempotent)."""
+    logging.getLogger("uvicorn.error").addFilter(_LOG_FILTER)
+
+
+__all__ = [
+    "ANTHROPIC",
+    "LANGSERVE",
+    "OPENAI",
+    "FaultInjection",
+    "InjectedDisconnect",
+    "WireProtocol",
+    "install_log_filter",
+    "prompt_tokens",
+    "protocol_of",
+]
