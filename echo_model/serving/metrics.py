@@ -18,7 +18,8 @@ All carry the label ``model_name``. The protocol adapters add, per request,
 ``echo:requests_total`` and ``echo:request_errors_total`` (label
 ``protocol``: ``langserve``, ``openai``, ``anthropic``) with
 ``record_request``; LangServe's routes are counted by ``ProtocolCounter``,
-a callback handler on the served model.
+a callback handler on the served model. Faults injected on purpose are
+``echo:injected_faults_total`` (labels ``kind``, ``protocol``), apart.
 
 With several workers, ``echo-server`` points ``PROMETHEUS_MULTIPROC_DIR`` at a
 temporary directory it owns (``multiprocess_directory``) before any worker
@@ -171,6 +172,13 @@ class ServingMetrics:
             [*labels, "protocol"],
             registry=registry,
         )
+        self.injected_faults = Counter(
+            "echo:injected_faults",
+            "Faults injected on purpose (X-Echo-Fault, --fault, --context-window),"
+            " by kind and protocol; never counted as request errors.",
+            ["kind", "protocol"],
+            registry=registry,
+        )
         self._names: set[str] = {model_name}
         self._running = self.running.labels(model_name)
         self._waiting = self.waiting.labels(model_name)
@@ -239,6 +247,10 @@ class ServingMetrics:
         """Count a request of ``protocol``, already counted, as failed."""
         name = self.label(model_name or self.model_name)
         self.request_errors.labels(name, protocol).inc()
+
+    def record_fault(self, kind: str, protocol: str) -> None:
+        """Count a fault injected on purpose (``fault_injection`` calls this)."""
+        self.injected_faults.labels(kind, protocol).inc()
 
     # --- Reading ---------------------------------------------------------------------
 
