@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from echo_model.serving.faults import Fault, FaultSpecError, parse_fault
 from echo_model.serving.limits import Limits
 
 ENV_PREFIX = "ECHO_"
@@ -142,6 +143,21 @@ class Settings:
         default=0.0,
         metadata={"help": "gap stretch per running reply: gap*(1+g*(running-1))"},
     )
+    fault: str | None = field(
+        default=None,
+        metadata={
+            "help": "inject this fault into model requests, in X-Echo-Fault's"
+            " grammar (e.g. 'status=503; rate=0.1; seed=7'; docs/faults.md)"
+        },
+    )
+    context_window: int | None = field(
+        default=None,
+        metadata={"help": "refuse prompts over this many tokens (400)"},
+    )
+
+    def server_fault(self) -> Fault | None:
+        """Return the ``--fault`` flag's fault (``None``: none)."""
+        return parse_fault(self.fault) if self.fault else None
 
     def limits(self) -> Limits:
         """Return the request limits these settings fix."""
@@ -230,7 +246,12 @@ def parse_settings(
             help=f"{setting.metadata['help']} (env {variable}"
             + (")" if is_secret else ", default %(default)s)"),
         )
-    return Settings(**vars(parser.parse_args(argv)))
+    settings = Settings(**vars(parser.parse_args(argv)))
+    try:
+        settings.server_fault()
+    except FaultSpecError as error:
+        parser.error(f"--fault / ECHO_FAULT: {error}")
+    return settings
 
 
 def _parser_for(annotation: Any) -> Callable[[str], Any]:
