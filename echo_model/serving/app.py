@@ -16,6 +16,7 @@ from echo_model import __version__
 from echo_model.engine import Engine
 from echo_model.serving.anthropic_api import add_anthropic_routes
 from echo_model.serving.auth import require_api_key
+from echo_model.serving.fault_injection import FaultInjection
 from echo_model.serving.langserve_routes import add_langserve_routes
 from echo_model.serving.metrics import ProtocolCounter, ServingMetrics, metrics_route
 from echo_model.serving.middleware import BodySizeLimit, ErrorReplies
@@ -76,6 +77,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="A deterministic LangChain chat model that echoes.",
     )
     secrets = [settings.api_key] if settings.api_key else []
+    # Inside ErrorReplies: an injected disconnect must pass it, to the server.
+    app.add_middleware(
+        FaultInjection,
+        server_fault=settings.server_fault(),
+        context_window=settings.context_window,
+    )
     app.add_middleware(ErrorReplies, secrets=secrets)
     app.add_middleware(BodySizeLimit, max_body_bytes=limits.max_body_bytes)
     guards = [Depends(require_api_key(key)) for key in secrets]
