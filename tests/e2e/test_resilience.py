@@ -135,6 +135,40 @@ def test_server_keeps_serving_after_errors(remote: RemoteRunnable) -> None:
     assert remote.invoke("still here").content == "still here"
 
 
+# --- Bad requests are refused before any work ---------------------------------
+
+NO_MIME_TYPE = {"type": "image", "base64": "aGk="}
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        (
+            {"input": [{"type": "human", "content": [NO_MIME_TYPE]}]},
+            ["body", "input", 0, "content", 0],
+        ),
+        (
+            {"input": "hi", "config": {"configurable": {"seed": 2**64}}},
+            ["body", "config", "configurable", "seed"],
+        ),
+        (
+            {"input": "hi", "config": {"configurable": {"stop": ["s"] * 65}}},
+            ["configurable", "stop"],
+        ),
+    ],
+    ids=["image-without-mime-type", "integer-beyond-64-bits", "too-many-stops"],
+)
+@pytest.mark.parametrize("endpoint", ["invoke", "stream"])
+def test_bad_requests_are_422_naming_where_before_any_run(
+    live_server: LiveServer, endpoint: str, body: dict, loc: list
+) -> None:
+    before = wait_until_idle(live_server)["started"]
+    response = httpx.post(f"{live_server.url}/echo/{endpoint}", json=body)
+    assert response.status_code == 422, response.text
+    assert [error["loc"] for error in response.json()["detail"]] == [loc]
+    assert stats(live_server)["started"] == before
+
+
 # --- Disconnects -------------------------------------------------------------
 
 
