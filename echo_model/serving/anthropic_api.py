@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Body, FastAPI, Request
 from fastapi.params import Depends as DependsParam
 from langchain_core.messages import (
     AIMessage,
@@ -91,6 +91,45 @@ STREAM_RESPONSE = {
     },
 }
 STOP_REASONS = {"length": "max_tokens", "tool_calls": "tool_use"}
+#: Request examples for ``/docs`` (and for schemathesis to start from).
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "echo": {
+        "summary": "Echo the last message",
+        "value": {
+            "model": "claude-echo",
+            "max_tokens": 100,
+            "messages": [{"role": "user", "content": "Hello, echo!"}],
+        },
+    },
+    "tools": {
+        "summary": "Stream a tool call, with echo options",
+        "value": {
+            "model": "claude-echo",
+            "max_tokens": 100,
+            "stream": True,
+            "stop_sequences": ["!"],
+            "tools": [
+                {
+                    "name": "add",
+                    "description": "Add two integers.",
+                    "input_schema": {
+                        "type": "object",
+                        "properties": {
+                            "a": {"type": "integer"},
+                            "b": {"type": "integer"},
+                        },
+                        "required": ["a", "b"],
+                    },
+                }
+            ],
+            "tool_choice": {"type": "auto", "disable_parallel_tool_use": True},
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "add(2, 3)"}]}
+            ],
+            "echo": {"token_delay": 0.001},
+        },
+    },
+}
 
 
 def add_anthropic_routes(
@@ -165,7 +204,11 @@ class AnthropicAdapter:
 
     # --- Routes ---------------------------------------------------------------
 
-    async def messages(self, body: an.MessagesRequest, request: Request) -> Response:
+    async def messages(
+        self,
+        body: Annotated[an.MessagesRequest, Body(openapi_examples=EXAMPLES)],
+        request: Request,
+    ) -> Response:
         """Echo the last message, in Anthropic's ``message`` shape.
 
         With ``stream: true`` the reply is Anthropic's typed Server-Sent
