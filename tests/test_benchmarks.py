@@ -140,3 +140,17 @@ def test_openai_bench_tiny_run_without_peers(
     report = capsys.readouterr().out
     for label in ("/v1 req/s vs bare", "stream chunks/s vs langserve", "bare"):
         assert label in report
+
+
+def test_pacing_bench_tiny_run() -> None:
+    # `python -m benchmarks.pacing_bench` on 4 short streams, both servers.
+    from benchmarks import pacing_bench
+
+    scenario = pacing_bench.Scenario("tiny", streams=4, delay=0.005, chars=10)
+    measured, checks = pacing_bench.run([scenario], extras=False, plot_path=None)
+    ours, peer = measured
+    assert (ours.completed, peer.completed) == (4, 4)
+    assert [r.chunks for r in ours.results] == [11] * 4  # and the final chunk
+    assert [r.chunks for r in peer.results] == [10] * 4
+    assert len(ours.gaps_s()) == 4 * 10
+    assert checks.lines  # every target reported, met or not
