@@ -519,6 +519,5 @@ class Sequence:
         )
 
 
-
 #: The engine of models given none: one per process, no limits, the real clock.
 DEFAULT_ENGINE = Engine()
