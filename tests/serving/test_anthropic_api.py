@@ -212,8 +212,10 @@ async def test_tool_use_ids_are_the_model_s_call_ids(
     assert isinstance(direct, AIMessage)
     (block,) = reply.content
     assert block.type == "tool_use"
-    assert block.id == tool_use_id(str(direct.tool_calls[0]["id"]))
-    assert block.id.startswith("toolu_")
+    # The documented mapping: call_<hex> is toolu_<hex>.
+    call_id = str(direct.tool_calls[0]["id"])
+    assert call_id.startswith("call_")
+    assert block.id == "toolu_" + call_id[len("call_") :] == tool_use_id(call_id)
     again = await client.messages.create(
         model="c",
         max_tokens=100,
