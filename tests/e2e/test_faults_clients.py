@@ -24,7 +24,7 @@ from tests.support.live_server import LiveServer, run_server
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-HELLO = [{"role": "user", "content": "hello"}]
+HELLO: Any = [{"role": "user", "content": "hello"}]
 TIMEOUT = 0.5  # the clients' timeout against stalls
 
 
@@ -191,9 +191,13 @@ def _raised(
     return (expected,)
 
 
+def _row_order(row: tuple[str, str, bool]) -> tuple[str, str, bool]:
+    return row[1], row[0], row[2]
+
+
 @pytest.mark.parametrize(
     ("client", "fault", "stream"),
-    sorted(TABLE, key=lambda row: (row[1], row[0], row[2])),
+    sorted(TABLE, key=_row_order),
     ids=lambda v: str(v),
 )
 def test_each_client_raises_its_own_error_for_each_fault(
@@ -268,7 +272,7 @@ def test_a_fault_on_the_first_attempt_only_lets_the_retry_succeed(
             base_url=server.url, api_key="k", max_retries=1, default_headers=headers
         )
         reply = aclient.messages.create(model="m", max_tokens=50, messages=HELLO)
-        reply = reply.content[0].text  # type: ignore[union-attr]
+        reply = reply.content[0].text
     elif sdk == "ChatOpenAI":
         reply = (
             ChatOpenAI(
