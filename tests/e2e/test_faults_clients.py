@@ -191,13 +191,9 @@ def _raised(
     return (expected,)
 
 
-def _row_order(row: tuple[str, str, bool]) -> tuple[str, str, bool]:
-    return row[1], row[0], row[2]
-
-
 @pytest.mark.parametrize(
     ("client", "fault", "stream"),
-    sorted(TABLE, key=_row_order),
+    sorted(TABLE, key=repr),
     ids=lambda v: str(v),
 )
 def test_each_client_raises_its_own_error_for_each_fault(
