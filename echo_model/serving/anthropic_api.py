@@ -25,7 +25,7 @@ Mapping choices (documented in docs/anthropic.md):
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Annotated, Any
 
 import orjson
@@ -62,8 +62,10 @@ from echo_model.serving.generation import (
     ToolCall,
 )
 from echo_model.serving.limits import Limits
+from echo_model.serving.metrics import request_metrics
 
 JSON = "application/json"
+PROTOCOL = "anthropic"  # the metrics' protocol label
 #: Characters of tool input JSON per ``input_json_delta``: the input streams
 #: in fragments, as Anthropic's does, which clients must join.
 JSON_FRAGMENT = 16
@@ -216,14 +218,24 @@ class AnthropicAdapter:
         The ``anthropic-version`` and ``anthropic-beta`` headers are accepted
         and change nothing.
         """
+        metrics = request_metrics(request)
+        if metrics:
+            metrics.record_request(PROTOCOL, model_name=body.model)
+
+        def failed() -> None:
+            if metrics:
+                metrics.record_error(PROTOCOL, model_name=body.model)
+
         try:
             generation_request = await self._generation_request(body, request)
             if body.stream:
-                return await self._stream(generation_request)
+                return await self._stream(generation_request, failed)
             generation = await self.generator.generate(generation_request)
         except InvalidRequest as error:
+            failed()
             return error_response(error.message)
         except EchoFaultError as error:
+            failed()
             return Response(
                 orjson.dumps(_fault_body(error)), status_code=500, media_type=JSON
             )
@@ -296,7 +308,9 @@ class AnthropicAdapter:
 
     # --- Streaming ---------------------------------------------------------------
 
-    async def _stream(self, generation_request: GenerationRequest) -> Response:
+    async def _stream(
+        self, generation_request: GenerationRequest, failed: Callable[[], None]
+    ) -> Response:
         events = aiter(self.generator.stream(generation_request))
         # The first event before the response starts: a fault injected before
         # the first chunk is then an ordinary error reply, as Anthropic's is.
@@ -307,6 +321,7 @@ class AnthropicAdapter:
             message_id=_message_id(),
             model=generation_request.model or self.generator.model.model_name,
             input_tokens=self.generator.input_tokens(generation_request),
+            on_fault=failed,
         )
         return StreamingResponse(
             frames,
@@ -514,6 +529,7 @@ async def sse_frames(
     message_id: str,
     model: str,
     input_tokens: int,
+    on_fault: Callable[[], None] = lambda: None,
 ) -> AsyncIterator[bytes]:
     """Yield a stream's events in Anthropic's order, ``event:`` and ``data:`` each.
 
@@ -523,7 +539,8 @@ async def sse_frames(
     ``input_json_delta`` fragments of a tool call's input) and
     ``content_block_stop``, then ``message_delta`` (the stop reason, the stop
     sequence and the whole usage) and ``message_stop``. A fault after the
-    stream started ends it with ``event: error`` instead.
+    stream started ends it with ``event: error`` instead (and ``on_fault`` is
+    called).
     """
     start: dict[str, Any] = {
         "id": message_id,
@@ -576,6 +593,7 @@ async def sse_frames(
                 return
             event = await anext(events, None)
     except EchoFaultError as error:
+        on_fault()
         yield _event("error", _fault_body(error))
 
 

@@ -29,6 +29,8 @@ from fastapi.routing import APIRoute
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from echo_model.serving.metrics import request_metrics
+
 PREFIX = "/v1/messages"
 
 #: Anthropic's error ``type`` for each status the server answers with.
@@ -143,6 +145,8 @@ def validation_error_response(error: RequestValidationError) -> Response:
 class AnthropicRoute(APIRoute):
     """A route answering bodies that fail validation in Anthropic's shape.
 
+    Such a request is counted in the metrics as a failed ``anthropic`` one.
+
     FastAPI raises ``RequestValidationError`` inside the route's handler; it is
     answered here, so the app-wide handler (OpenAI's shape on ``/v1``, FastAPI's
     422 elsewhere) never sees these routes' errors.
@@ -156,6 +160,8 @@ class AnthropicRoute(APIRoute):
             try:
                 return await handle(request)
             except RequestValidationError as error:
+                if metrics := request_metrics(request):
+                    metrics.record_request("anthropic", error=True)
                 return validation_error_response(error)
 
         return handler

@@ -523,3 +523,33 @@ async def test_fault_mid_stream_is_an_error_event_then_the_end(
     assert events[-1].data["type"] == "error"
     assert events[-1].data["error"]["type"] == "api_error"
     assert all(e.event == e.data["type"] for e in events)
+
+
+# --- Metrics -------------------------------------------------------------------------
+
+
+async def test_requests_and_failures_are_counted_as_anthropic_s(app: FastAPI) -> None:
+    metrics = app.state.metrics
+
+    def count(name: str) -> float:
+        labels = {"model_name": "claude-metrics", "protocol": "anthropic"}
+        return metrics.registry.get_sample_value(name, labels) or 0.0
+
+    before = count("echo:requests_total"), count("echo:request_errors_total")
+    client = sdk(app)
+    request: dict[str, Any] = {"model": "claude-metrics", "max_tokens": 9}
+    await client.messages.create(messages=USER, **request)
+    async with client.messages.stream(messages=USER, **request) as stream:
+        await stream.get_final_message()
+    fault = {"echo": {"fail_after_chunks": 2}}
+    with pytest.raises(anthropic.APIStatusError):
+        async with client.messages.stream(
+            messages=USER, extra_body=fault, **request
+        ) as stream:
+            await stream.get_final_message()
+    with pytest.raises(anthropic.BadRequestError):
+        await client.messages.create(
+            messages=USER, extra_body={"echo": {"n": -1}}, **request
+        )
+    after = count("echo:requests_total"), count("echo:request_errors_total")
+    assert (after[0] - before[0], after[1] - before[1]) == (4, 2)
