@@ -7,6 +7,7 @@ One uvicorn worker each, in turn, on 127.0.0.1:
 
 - ``bare``: FastAPI returning the same ``chat.completion`` body (the limit);
 - ``echo /v1``: this server's ``/v1/chat/completions``;
+- ``echo /v1/messages``: this server's Anthropic ``/v1/messages``;
 - ``echo langserve``: this server's LangServe ``/echo/invoke``;
 - ``llmock``, ``fakellm``, ``mockllm``: Python mock OpenAI servers from PyPI,
   started with zero latency (a peer that cannot be installed or started is
@@ -60,6 +61,7 @@ PEERS_DIR = Path(tempfile.gettempdir()) / "echo-model-openai-bench"
 FAST = ["--loop", "uvloop", "--http", "httptools", "--log-level", "warning"]
 OURS = ["{python}", "server.py", "--port", "{port}", "--log-level", "warning"]
 CHAT = {"model": "echo", "messages": [{"role": "user", "content": "hello"}]}
+MESSAGES = {**CHAT, "max_tokens": 1000}  # Anthropic's request: max_tokens required
 
 #: The reply of this server to ``CHAT`` (id and time fixed): what bare returns.
 BARE_COMPLETION: dict[str, Any] = {
@@ -209,18 +211,23 @@ def serve_peer(peer: Peer, timeout: float = 60.0) -> Iterator[Server]:
 
 # --- OpenAI streams --------------------------------------------------------------
 
-_CONTENT = b'"delta":{"content":'
-_DONE = b"data: [DONE]"
-_KEEP = max(len(_CONTENT), len(_DONE)) - 1
+#: What a content chunk and a stream's end look like: OpenAI's, Anthropic's.
+OPENAI_MARKS = (b'"delta":{"content":', b"data: [DONE]")
+ANTHROPIC_MARKS = (b'"type":"text_delta"', b"event: message_stop")
 
 
-async def read_openai_stream(url: str, body: dict[str, Any]) -> StreamResult:
+async def read_openai_stream(
+    url: str, body: dict[str, Any], marks: tuple[bytes, bytes] = OPENAI_MARKS
+) -> StreamResult:
     """POST a streaming chat completion and time its content deltas.
 
     The same bare asyncio client as ``load.read_stream`` (parsing every SSE
     line with httpx would make the client the bottleneck), counting OpenAI's
-    content deltas and ``data: [DONE]`` instead of LangServe's events.
+    content deltas and ``data: [DONE]`` instead of LangServe's events
+    (Anthropic's ``text_delta``s and ``message_stop`` with ``ANTHROPIC_MARKS``).
     """
+    content, done = marks
+    keep = max(len(content), len(done)) - 1
     parts = urlsplit(url)
     payload = json.dumps(body).encode()
     request = (
@@ -242,13 +249,13 @@ async def read_openai_stream(url: str, body: dict[str, Any]) -> StreamResult:
             tail = b""
             while data := await reader.read(65536):
                 window = tail + data
-                if found := window.count(_CONTENT):
+                if found := window.count(content):
                     if result.first_chunk_s is None:
                         result.first_chunk_s = time.perf_counter() - start
                     result.chunks += found
-                if _DONE in window:
+                if done in window:
                     result.completed = True
-                tail = window[-_KEEP:]
+                tail = window[-keep:]
         finally:
             writer.close()
             await writer.wait_closed()
@@ -269,32 +276,40 @@ class StreamsResult:
     client_cpu: float
 
 
-async def _one_at_a_time(url: str, body: dict[str, Any], repeats: int) -> list[float]:
+async def _one_at_a_time(
+    url: str, body: dict[str, Any], repeats: int, marks: tuple[bytes, bytes]
+) -> list[float]:
     rates = []
     for _ in range(repeats):
-        result = await read_openai_stream(url, body)
+        result = await read_openai_stream(url, body, marks)
         rates.append(result.chunks / result.total_s)
     return rates
 
 
 def single_openai_stream_rate(
-    url: str, body: dict[str, Any], repeats: int = 5
+    url: str,
+    body: dict[str, Any],
+    repeats: int = 5,
+    marks: tuple[bytes, bytes] = OPENAI_MARKS,
 ) -> tuple[float, float]:
     """Return the median chunks/s of one stream at a time, and the client's CPU."""
     cpu0, start = time.process_time(), time.perf_counter()
-    rates = asyncio.run(_one_at_a_time(url, body, repeats))
+    rates = asyncio.run(_one_at_a_time(url, body, repeats, marks))
     cpu = (time.process_time() - cpu0) / (time.perf_counter() - start)
     return statistics.median(rates), cpu
 
 
 def concurrent_openai_streams(
-    url: str, body: dict[str, Any], streams: int
+    url: str,
+    body: dict[str, Any],
+    streams: int,
+    marks: tuple[bytes, bytes] = OPENAI_MARKS,
 ) -> StreamsResult:
     """Open ``streams`` streams at once; report completions and first-chunk times."""
 
     async def run() -> list[StreamResult]:
         return await asyncio.gather(
-            *(read_openai_stream(url, body) for _ in range(streams))
+            *(read_openai_stream(url, body, marks) for _ in range(streams))
         )
 
     cpu0, start = time.process_time(), time.perf_counter()
@@ -364,6 +379,15 @@ def run(seconds: float, streams: int, chars: int, peers: bool) -> list[Row]:
             url, v1_stream
         )
         v1.streams = concurrent_openai_streams(url, v1_stream, streams)
+        url = ours.url + "/v1/messages"
+        messages = Row("echo /v1/messages", measure_rate(url, MESSAGES, seconds))
+        m_stream = {**v1_stream, "max_tokens": chars}
+        messages.stream_chunks_per_s, messages.stream_client_cpu = (
+            single_openai_stream_rate(url, m_stream, marks=ANTHROPIC_MARKS)
+        )
+        messages.streams = concurrent_openai_streams(
+            url, m_stream, streams, ANTHROPIC_MARKS
+        )
         langserve = Row(
             "echo langserve",
             measure_rate(ours.url + "/echo/invoke", {"input": "hello"}, seconds),
@@ -371,7 +395,7 @@ def run(seconds: float, streams: int, chars: int, peers: bool) -> list[Row]:
         langserve.stream_chunks_per_s, langserve.stream_client_cpu = single_stream_rate(
             ours, "/echo/stream", {"input": long_text}
         )
-        rows += [v1, langserve]
+        rows += [v1, messages, langserve]
     for peer in PEERS if peers else []:
         _log(peer.name)
         try:

@@ -131,7 +131,12 @@ def test_openai_bench_tiny_run_without_peers(
         ["--seconds", "1", "--streams", "4", "--chars", "20", "--no-peers"]
     )
     by_name = {row.name: row for row in rows}
-    assert set(by_name) == {"bare", "echo /v1", "echo langserve"}
+    assert set(by_name) == {"bare", "echo /v1", "echo /v1/messages", "echo langserve"}
+    messages = by_name["echo /v1/messages"]
+    assert messages.rate is not None
+    assert messages.rate.errors == 0
+    assert messages.streams is not None
+    assert (messages.streams.completed, messages.streams.chunks) == (4, 4 * 20)
     v1 = by_name["echo /v1"]
     assert v1.rate is not None
     assert v1.rate.errors == 0
