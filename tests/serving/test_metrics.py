@@ -40,6 +40,7 @@ VLLM_FAMILIES = {
     "vllm:request_success": "counter",
     "echo:requests": "counter",
     "echo:request_errors": "counter",
+    "echo:injected_faults": "counter",
 }
 
 
