@@ -70,6 +70,13 @@ def configurable_model(**defaults: Any) -> Runnable:
     )
 
 
+#: How many configured models ``ConfigurableOptions`` keeps for reuse.
+MAX_CONFIGURED_MODELS = 1024
+#: Configured models by (id of the default model, the values set); the default
+#: itself is kept beside each, so an id reused after it is gone never matches.
+_CONFIGURED_MODELS: dict[tuple[int, tuple[Any, ...]], tuple[Runnable, Runnable]] = {}
+
+
 class ConfigurableOptions(RunnableConfigurableFields):
     """``RunnableConfigurableFields`` for fields that never change the input type.
 
@@ -107,6 +114,40 @@ class ConfigurableOptions(RunnableConfigurableFields):
                 )
             }
         )
+
+    def _prepare(
+        self, config: RunnableConfig | None = None
+    ) -> tuple[Runnable, RunnableConfig]:
+        """Return the model configured for ``config``, reusing one per set of values.
+
+        The base class builds a new model for every request that sets a value.
+        A new model costs more than its construction: LangChain serializes the
+        model (``dumpd``, about 125 us here) on every run it starts, and caches
+        that only per instance. Models are immutable and calls share nothing,
+        so one model per distinct set of values serves every request that
+        sets them (at most ``MAX_CONFIGURED_MODELS`` kept; values that cannot
+        be a dictionary key are configured afresh, as by the base class).
+        """
+        values = ensure_config(config).get("configurable") or {}
+        try:
+            key = tuple(
+                sorted(
+                    (name, tuple(value) if isinstance(value, list) else value)
+                    for name, value in values.items()
+                    if name in self.fields
+                )
+            )
+            hash(key)
+        except TypeError:  # an unhashable value: nothing to reuse
+            return super()._prepare(config)
+        cached = _CONFIGURED_MODELS.get((id(self.default), key))
+        if cached is not None and cached[0] is self.default:
+            return cached[1], ensure_config(config)
+        model, prepared = super()._prepare(config)
+        if len(_CONFIGURED_MODELS) >= MAX_CONFIGURED_MODELS:
+            _CONFIGURED_MODELS.clear()
+        _CONFIGURED_MODELS[(id(self.default), key)] = (self.default, model)
+        return model, prepared
 
 
 def option_schemas() -> dict[str, dict[str, Any]]:

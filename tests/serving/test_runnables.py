@@ -124,3 +124,25 @@ def test_configurable_copies_still_stream() -> None:
     model = configurable_model(n=10)
     chunks = list(model.stream("abc", config={"configurable": {"n": 2}}))
     assert [c.content for c in chunks] == ["a", "b", ""]
+
+
+def test_requests_setting_the_same_values_share_one_configured_model() -> None:
+    # LangChain serializes a model on every run, cached per instance: building
+    # a new model per request paid that each time.
+    model = configurable_model(n=10)
+    config = {"configurable": {"n": 2, "stop": ["x"]}}
+    first, _ = model.with_config(config)._prepare(config)
+    again, _ = model._prepare({"configurable": {"stop": ["x"], "n": 2}})
+    other, _ = model._prepare({"configurable": {"n": 3}})
+    assert first is again
+    assert other is not first
+    assert (first.n, first.stop, other.n) == (2, ["x"], 3)
+    assert model._prepare({})[0] is model.default
+    assert model.invoke("abc", config=config).content == "ab"
+
+
+def test_configured_models_are_kept_per_served_model() -> None:
+    one, two = configurable_model(n=10), configurable_model(n=20, token_delay=0.0)
+    config = {"configurable": {"stop": ["q"]}}
+    assert one._prepare(config)[0].n == 10
+    assert two._prepare(config)[0].n == 20
