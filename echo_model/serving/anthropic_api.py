@@ -45,7 +45,6 @@ from starlette.responses import Response, StreamingResponse
 from echo_model.chat_models import EchoChatModel, EchoFaultError
 from echo_model.serving import anthropic_schemas as an
 from echo_model.serving.anthropic_errors import (
-    AnthropicErrorShape,
     AnthropicRoute,
     error_body,
     error_response,
@@ -143,10 +142,9 @@ def add_anthropic_routes(
 ) -> None:
     """Serve Anthropic's Messages API at ``/v1/messages`` on ``app``.
 
-    Adds the routes (behind ``guards``) and Anthropic's error shape for every
-    ``/v1/messages`` response (``AnthropicErrorShape``). Call it before
-    ``add_openai_routes``: that middleware must sit inside OpenAI's, which
-    leaves a body that already has an ``error`` key as it is.
+    Adds the routes (behind ``guards``); the app gives other refusals on these
+    paths Anthropic's shape (``error_shapes.ErrorShapes`` with
+    ``anthropic_errors.reshape_detail``).
 
     Args:
         app: The app.
@@ -165,7 +163,6 @@ def add_anthropic_routes(
         Generator(model), SimulationOptions(configurable, limits), limits
     )
     app.include_router(adapter.router(guards))
-    app.add_middleware(AnthropicErrorShape)
 
 
 class AnthropicAdapter:

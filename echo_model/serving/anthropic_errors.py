@@ -9,12 +9,9 @@ answers to bodies that fail validation (``AnthropicRoute``, for these routes
 only). The rest of the server's refusals (the API-key check's 401, the
 router's 404 and 405, the body-size limit's 413, the error middleware's 500)
 come in FastAPI's ``{"detail": ...}`` shape and are reshaped on
-``/v1/messages`` paths by ``AnthropicErrorShape``.
-
-Which paths speak which error shape is decided by path prefix: ``/v1/messages``
-is Anthropic's, the rest of ``/v1`` OpenAI's (``openai_errors``). An
-Anthropic-shaped body has an ``error`` key, which OpenAI's middleware leaves
-as it is.
+``/v1/messages`` paths by ``reshape_detail`` (through
+``error_shapes.ErrorShapes``, which gives ``/v1/messages`` to Anthropic and
+the rest of ``/v1`` to OpenAI).
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from echo_model.serving.metrics import request_metrics
 
@@ -167,73 +164,16 @@ class AnthropicRoute(APIRoute):
         return handler
 
 
-class AnthropicErrorShape:
-    """ASGI middleware giving ``/v1/messages`` error replies Anthropic's shape.
+def reshape_detail(
+    status: int, detail: Any, scope: Scope
+) -> tuple[int, dict[str, Any]]:
+    """Return Anthropic's status and error body for a ``{"detail"}`` error reply.
 
-    A response under ``/v1/messages`` with an error status and a
-    ``{"detail": ...}`` JSON body (FastAPI's shape, which the API-key check,
-    the router and the server's middleware use) is rewritten as
-    ``{"type": "error", "error": {...}}``, with Anthropic's status for it (405
-    is 404, 422 is 400), headers kept. Everything else passes through
-    untouched, unbuffered.
+    What ``error_shapes.ErrorShapes`` calls for ``/v1/messages`` paths, with
+    Anthropic's status for it (405 is 404, 422 is 400).
     """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on; reshape a ``{"detail"}`` error on these paths."""
-        if scope["type"] != "http" or not on_messages(scope["path"]):
-            await self.app(scope, receive, send)
-            return
-        start: Message | None = None
-        body = b""
-
-        async def reshaping_send(message: Message) -> None:
-            nonlocal start, body
-            if message["type"] == "http.response.start":
-                if message["status"] < 400 or _content_type(message) != (
-                    b"application/json"
-                ):
-                    await send(message)
-                    return
-                start = message  # held until the body is known
-                return
-            if start is None or message["type"] != "http.response.body":
-                await send(message)
-                return
-            body += message.get("body", b"")
-            if message.get("more_body", False):
-                return
-            await _send_reshaped(send, start, body, scope)
-
-        await self.app(scope, receive, reshaping_send)
-
-
-def _content_type(start: Message) -> bytes:
-    for name, value in start.get("headers", []):
-        if name.lower() == b"content-type":
-            return bytes(value).split(b";")[0].strip().lower()
-    return b""
-
-
-async def _send_reshaped(send: Send, start: Message, body: bytes, scope: Scope) -> None:
-    status: int = start["status"]
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        data = None
-    if isinstance(data, dict) and "detail" in data and "error" not in data:
-        status = STATUSES.get(status, status)
-        body = orjson.dumps(error_body(_message(status, data["detail"], scope), status))
-    headers = [
-        (name, value)
-        for name, value in start.get("headers", [])
-        if name.lower() != b"content-length"
-    ]
-    headers.append((b"content-length", str(len(body)).encode()))
-    await send({**start, "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    status = STATUSES.get(status, status)
+    return status, error_body(_message(status, detail, scope), status)
 
 
 def _message(status: int, detail: Any, scope: Scope) -> str:

@@ -14,8 +14,10 @@ from fastapi_offline import FastAPIOffline
 
 from echo_model import __version__
 from echo_model.engine import Engine
+from echo_model.serving import anthropic_errors, openai_errors
 from echo_model.serving.anthropic_api import add_anthropic_routes
 from echo_model.serving.auth import require_api_key
+from echo_model.serving.error_shapes import ErrorShapes
 from echo_model.serving.fault_injection import FaultInjection
 from echo_model.serving.langserve_routes import add_langserve_routes
 from echo_model.serving.metrics import ProtocolCounter, ServingMetrics, metrics_route
@@ -85,6 +87,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(ErrorReplies, secrets=secrets)
     app.add_middleware(BodySizeLimit, max_body_bytes=limits.max_body_bytes)
+    # Outermost: the refusals of every layer inside (body size, error replies,
+    # API key, router) reach /v1 clients in their protocol's shape.
+    app.add_middleware(
+        ErrorShapes,
+        shapes=[
+            (anthropic_errors.on_messages, anthropic_errors.reshape_detail),
+            (openai_errors.on_v1, openai_errors.reshape_detail),
+        ],
+    )
     guards = [Depends(require_api_key(key)) for key in secrets]
 
     # One engine per app (so per worker): it paces every protocol's replies

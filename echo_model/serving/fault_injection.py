@@ -44,6 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from echo_model.echo import input_tokens
 from echo_model.serving import anthropic_errors, openai_errors
+from echo_model.serving.error_shapes import content_type
 from echo_model.serving.faults import (
     HEADER,
     RETRY_COUNT_HEADER,
@@ -342,7 +343,7 @@ class _FaultySend:
                 self.passthrough = True
                 await self._send(message)
                 return
-            self.streaming = _content_type(message) == b"text/event-stream"
+            self.streaming = content_type(message) == b"text/event-stream"
             if self.streaming:
                 await self._send(message)
             else:
@@ -571,13 +572,6 @@ def _record(
     record = getattr(metrics, "record_fault", None)
     if record is not None:
         record(kind, protocol.name)
-
-
-def _content_type(start: Message) -> bytes:
-    for name, value in start.get("headers", []):
-        if name.lower() == b"content-type":
-            return bytes(value).split(b";")[0].strip().lower()
-    return b""
 
 
 def _cause(error: BaseException) -> BaseException:

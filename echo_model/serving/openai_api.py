@@ -44,7 +44,6 @@ from echo_model.serving.generation import (
 )
 from echo_model.serving.limits import Limits
 from echo_model.serving.openai_errors import (
-    OpenAIErrorShape,
     error_body,
     error_response,
     validation_error_handler,
@@ -107,7 +106,6 @@ def add_openai_routes(
     )
     app.include_router(adapter.router(guards))
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    app.add_middleware(OpenAIErrorShape)
 
 
 class OpenAIAdapter:

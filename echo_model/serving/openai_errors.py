@@ -7,8 +7,8 @@ The adapter's own refusals are built here; the rest of the server's
 refusals (the API-key check's 401, the router's 404 and 405, the body-size
 limit's 413, FastAPI's validation errors, the error middleware's 500) come
 in FastAPI's ``{"detail": ...}`` shape and are reshaped on ``/v1`` paths by
-``OpenAIErrorShape`` and ``validation_error_handler``, leaving every other
-route as it was.
+``reshape_detail`` (through ``error_shapes.ErrorShapes``) and
+``validation_error_handler``, leaving every other route as it was.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from fastapi import Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 PREFIX = "/v1"
 
@@ -156,76 +156,18 @@ async def validation_error_handler(request: Request, error: Exception) -> Respon
     return error_response(message, param=param)
 
 
-class OpenAIErrorShape:
-    """ASGI middleware giving ``/v1`` error replies OpenAI's shape.
+def reshape_detail(
+    status: int, detail: Any, scope: Scope
+) -> tuple[int, dict[str, Any]]:
+    """Return OpenAI's status and error body for a ``{"detail"}`` error reply.
 
-    A response under ``/v1`` with an error status and a ``{"detail": ...}``
-    JSON body (FastAPI's shape, which the API-key check, the router and the
-    server's middleware use) is rewritten as ``{"error": {...}}``, status and
-    headers kept. Everything else passes through untouched, unbuffered.
+    What ``error_shapes.ErrorShapes`` calls for ``/v1`` paths (other than
+    Anthropic's): the status is kept.
     """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on; reshape a ``{"detail"}`` error under ``/v1``."""
-        if scope["type"] != "http" or not on_v1(scope["path"]):
-            await self.app(scope, receive, send)
-            return
-        start: Message | None = None
-        body = b""
-
-        async def reshaping_send(message: Message) -> None:
-            nonlocal start, body
-            if message["type"] == "http.response.start":
-                if message["status"] < 400 or _content_type(message) != (
-                    b"application/json"
-                ):
-                    await send(message)
-                    return
-                start = message  # held until the body is known
-                return
-            if start is None or message["type"] != "http.response.body":
-                await send(message)
-                return
-            body += message.get("body", b"")
-            if message.get("more_body", False):
-                return
-            await _send_reshaped(send, start, body, scope)
-
-        await self.app(scope, receive, reshaping_send)
-
-
-def _content_type(start: Message) -> bytes:
-    for name, value in start.get("headers", []):
-        if name.lower() == b"content-type":
-            return bytes(value).split(b";")[0].strip().lower()
-    return b""
-
-
-async def _send_reshaped(send: Send, start: Message, body: bytes, scope: Scope) -> None:
-    status = start["status"]
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        data = None
-    if isinstance(data, dict) and "detail" in data and "error" not in data:
-        body = orjson.dumps(
-            error_body(
-                _message(status, data["detail"], scope),
-                status=status,
-                code=ERROR_CODES.get(status),
-            )
-        )
-    headers = [
-        (name, value)
-        for name, value in start.get("headers", [])
-        if name.lower() != b"content-length"
-    ]
-    headers.append((b"content-length", str(len(body)).encode()))
-    await send({**start, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    body = error_body(
+        _message(status, detail, scope), status=status, code=ERROR_CODES.get(status)
+    )
+    return status, body
 
 
 def _message(status: int, detail: Any, scope: Scope) -> str:
