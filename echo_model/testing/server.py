@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -26,13 +27,8 @@ import httpx
 
 from echo_model.testing.metrics import Metrics, read_metrics
 
-#: The running Python starts ``echo-server``: the console script may not be on
-#: PATH (a virtualenv used without activating it), the package always is.
-SERVER_COMMAND = (
-    sys.executable,
-    "-c",
-    "from echo_model.serving.cli import main; main()",
-)
+#: How often a test server checks that the test session that started it lives.
+PARENT_POLL_SECONDS = 0.5
 
 #: Flags every test server gets before the user's own (which win, coming later):
 #: the access log shows a failing test its requests, and a short drain keeps the
@@ -179,7 +175,7 @@ def _start(
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # noqa: S603 (our own command, no shell)
             [
-                *SERVER_COMMAND,
+                *server_command(os.getpid()),
                 *("--host", "127.0.0.1", "--port", str(port)),
                 *DEFAULT_ARGS,
                 *args,
@@ -192,6 +188,37 @@ def _start(
             start_new_session=True,
         )
     return EchoServer(process=process, port=port, api_key=api_key, log_path=log_path)
+
+
+def server_command(parent: int) -> list[str]:
+    """Return the command that runs ``echo-server`` for the test session ``parent``.
+
+    The running Python starts it (the ``echo-server`` script may not be on
+    PATH: a virtualenv used without activating it), through ``serve``, which
+    stops the server if the session dies without stopping it.
+    """
+    code = f"from echo_model.testing.server import serve; serve(parent={parent})"
+    return [sys.executable, "-c", code]
+
+
+def serve(parent: int) -> None:
+    """Run ``echo-server`` with ``sys.argv``'s flags while process ``parent`` lives.
+
+    A session killed outright (SIGKILL, a timeout's kill) runs no teardown;
+    its server, in a process group of its own, would serve on. So a thread
+    watches for the parent to go, then stops the server as SIGTERM does.
+    """
+    from echo_model.serving.cli import main
+
+    watcher = threading.Thread(target=_exit_with, args=(parent,), daemon=True)
+    watcher.start()
+    main()
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def free_port() -> int:

@@ -28,9 +28,9 @@ def nothing_listens(port: int) -> bool:
     return code == errno.ECONNREFUSED
 
 
-def process_gone(pid: int) -> bool:
-    """Whether process ``pid`` and its group have exited (zombies count as exited)."""
-    return live_group_members(pid) == []
+def process_gone(pid: int, wait: float = 5.0) -> bool:
+    """Whether process ``pid``'s group has exited within ``wait`` s (zombies have)."""
+    return live_group_members(pid, wait) == []
 
 
 def section(output: str, test_name: str) -> str:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -140,6 +143,82 @@ def test_own_options_win(echo_chat_openai, echo_remote_runnable):
 """
 
 
+# Faults by the marker, on every client; the next test has none.
+SAMPLE_FAULTS = """
+import anthropic
+import httpx
+import openai
+import pytest
+
+RATE_LIMITED = "status=429; retry_after=0"
+FIRST_ATTEMPT_ONLY = "status=429; retry_after=0; attempts=1"
+
+
+def injected(server, protocol):
+    return server.metrics().value(
+        "echo:injected_faults_total", kind="status", protocol=protocol
+    )
+
+
+@pytest.mark.echo(fault=RATE_LIMITED)
+def test_openai_surfaces_a_lasting_429(echo_chat_openai):
+    with pytest.raises(openai.RateLimitError):
+        echo_chat_openai.invoke("hello")
+
+
+@pytest.mark.echo(fault=FIRST_ATTEMPT_ONLY)
+def test_openai_retries_past_one_429(echo_server, echo_chat_openai):
+    before = injected(echo_server, "openai")
+    assert echo_chat_openai.invoke("hello").content == "hello"
+    assert injected(echo_server, "openai") == before + 1
+
+
+@pytest.mark.echo(fault=RATE_LIMITED)
+def test_anthropic_surfaces_a_lasting_429(echo_chat_anthropic):
+    with pytest.raises(anthropic.RateLimitError):
+        echo_chat_anthropic.invoke("hello")
+
+
+@pytest.mark.echo(fault=FIRST_ATTEMPT_ONLY)
+def test_anthropic_retries_past_one_429(echo_server, echo_chat_anthropic):
+    before = injected(echo_server, "anthropic")
+    assert echo_chat_anthropic.invoke("hello").content == "hello"
+    assert injected(echo_server, "anthropic") == before + 1
+
+
+@pytest.mark.echo(fault="status=503", n=2)
+def test_remote_runnable(echo_remote_runnable):
+    with pytest.raises(httpx.HTTPStatusError) as error:
+        echo_remote_runnable.invoke("hello")
+    assert error.value.response.status_code == 503
+
+
+@pytest.mark.echo(fault="error; after=2")
+def test_http_client_stream_breaks_after_two_chunks(echo_http_client):
+    body = {"input": "hello"}
+    with echo_http_client.stream("POST", "/echo/stream", json=body) as reply:
+        events = reply.read().decode()
+    assert events.count("event: data") == 2
+    assert "event: error" in events
+
+
+@pytest.mark.asyncio
+@pytest.mark.echo(fault=RATE_LIMITED)
+async def test_async_http_client(echo_async_http_client):
+    reply = await echo_async_http_client.post("/echo/invoke", json={"input": "hi"})
+    assert reply.status_code == 429
+
+
+def test_no_fault_in_the_next_test(
+    echo_chat_openai, echo_chat_anthropic, echo_remote_runnable, echo_http_client
+):
+    assert echo_chat_openai.invoke("hello").content == "hello"
+    assert echo_chat_anthropic.invoke("hello").content == "hello"
+    assert echo_remote_runnable.invoke("hello").content == "hello"
+    assert echo_http_client.post("/echo/invoke", json={"input": "x"}).status_code == 200
+"""
+
+
 def test_sample_suite_runs_green_on_one_server_gone_afterwards(
     pytester: pytest.Pytester,
 ) -> None:
@@ -148,11 +227,12 @@ def test_sample_suite_runs_green_on_one_server_gone_afterwards(
     pytester.makepyfile(
         test_app=SAMPLE.format(record=str(record)),
         test_module_mark=SAMPLE_MODULE_MARK.format(record=str(record)),
+        test_faults=SAMPLE_FAULTS,
     )
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", timeout=SESSION_TIMEOUT
     )
-    result.assert_outcomes(passed=15)
+    result.assert_outcomes(passed=23)
     servers = set(record.read_text().splitlines())
     assert len(servers) == 1, servers  # one server for the whole session
     assert len(server_logs(pytester)) == 1
@@ -223,3 +303,37 @@ def test_server_options_from_the_ini_file_and_the_fixture(
         "-p", "no:cacheprovider", timeout=SESSION_TIMEOUT
     )
     result.assert_outcomes(passed=1)
+
+
+def test_a_session_killed_outright_leaves_no_server_behind(
+    pytester: pytest.Pytester,
+) -> None:
+    record = pytester.path / "server.txt"
+    pytester.makepyfile(
+        test_hangs=f"""
+        import pathlib, time
+
+        def test_hangs(echo_server):
+            pathlib.Path({str(record)!r}).write_text(
+                f"{{echo_server.process.pid}} {{echo_server.port}}"
+            )
+            time.sleep(120)
+        """
+    )
+    session = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_hangs.py"],
+        cwd=pytester.path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + SESSION_TIMEOUT
+        while not record.exists() and session.poll() is None:
+            assert time.monotonic() < deadline, "the sample session never started"
+            time.sleep(0.1)
+    finally:
+        session.kill()  # no teardown runs
+        session.wait()
+    pid, port = (int(part) for part in record.read_text().split())
+    assert process_gone(pid, wait=15.0)  # it notices within a second, then drains
+    assert nothing_listens(port)
