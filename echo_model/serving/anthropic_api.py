@@ -49,6 +49,7 @@ from echo_model.serving.anthropic_errors import (
     error_body,
     error_response,
 )
+from echo_model.serving.fault_injection import FaultAnswered
 from echo_model.serving.generation import (
     Finish,
     Generation,
@@ -236,6 +237,9 @@ class AnthropicAdapter:
             return Response(
                 orjson.dumps(_fault_body(error)), status_code=500, media_type=JSON
             )
+        except FaultAnswered:  # the echo.fault option's status or context refusal
+            failed()
+            raise
         return _json(message(generation, _message_id()))
 
     async def count_tokens(

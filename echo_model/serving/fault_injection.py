@@ -1,11 +1,16 @@
 """Carrying out injected faults on the wire, for every protocol: one middleware.
 
 ``FaultInjection`` reads each model request's fault (``faults.FaultPlanner``:
-the ``X-Echo-Fault`` header, else the server's ``--fault``) and acts on the
-response the protocol's route produces, so the adapters stay unaware of it:
+the ``X-Echo-Fault`` header, else the ``fault`` option of the body, else the
+server's ``--fault``) and acts on the response the protocol's route produces.
+The header is read before the route runs; the body option only once the route
+has parsed the body: the route hands it over (``apply_fault_option``, through
+``scope["state"]``) after its checks and before any work, and the adapters
+know nothing else of faults:
 
 - ``status``: the status, in the protocol's error shape, before any output
-  (``Retry-After`` when asked); the route never runs.
+  (``Retry-After`` when asked); the route never runs (for the body option:
+  stops before any work).
 - ``context_length``: the protocol's context-length refusal (400), also
   answered whenever ``--context-window`` is set and the prompt, counted by the
   model's rule, is longer.
@@ -38,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
 from langchain_core.messages import BaseMessage, HumanMessage, convert_to_messages
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -195,8 +200,8 @@ class FaultInjection:
 
     Args:
         app: The app.
-        server_fault: The ``--fault`` flag's fault, for requests without the
-            header.
+        server_fault: The ``--fault`` flag's fault, for requests that set
+            neither the header nor the body option.
         context_window: ``--context-window``: refuse prompts longer than this
             many tokens (``None``: no limit).
     """
@@ -210,7 +215,6 @@ class FaultInjection:
         self.app = app
         self.planner = FaultPlanner(server_fault)
         self.context_window = context_window
-        self.checks_all = server_fault is not None or context_window is not None
         install_log_filter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -218,54 +222,53 @@ class FaultInjection:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        header, retry_count = _fault_headers(scope)
-        if header is None and not self.checks_all:
-            await self.app(scope, receive, send)  # the hot path: no fault
-            return
         protocol = protocol_of(scope["method"], scope["path"])
         if protocol is None:
             await self.app(scope, receive, send)
             return
-        try:
-            fault = self.planner.plan(header, retry_count)
-        except FaultSpecError as error:
-            await _reply(
-                send,
-                protocol.header_status,
-                _header_error(protocol, f"invalid X-Echo-Fault header: {error}"),
-            )
-            return
+        header, retry_count = _fault_headers(scope)
+        fault = None
+        if header is not None:
+            try:
+                fault = self.planner.plan(header, retry_count)
+            except FaultSpecError as error:
+                await _reply(
+                    send,
+                    protocol.header_status,
+                    _header_error(protocol, f"invalid X-Echo-Fault header: {error}"),
+                )
+                return
         if self.context_window is not None or (
             fault is not None and fault.kind == "context_length"
         ):
-            receive, refusal = await self._context_check(
-                scope, receive, protocol, fault
-            )
+            body, receive = await _read_body(receive)
+            refusal = self._context_refusal(protocol, scope["path"], body, fault)
             if refusal is not None:
                 _record(scope, protocol, "context_length", refusal[0])
                 await _reply(send, 400, refusal[1])
                 return
-        if fault is None or fault.kind == "context_length":
-            await self.app(scope, receive, send)
-            return
-        _record(scope, protocol, fault.kind, fault.spec(), retry_count)
-        if fault.kind == "status":
-            await _status_reply(send, protocol, fault)
-            return
-        await self._run_with_fault(scope, receive, send, protocol, fault)
+        decision = _Decision(self, scope, protocol, send, receive, retry_count)
+        if header is not None:
+            # The header decides before the route runs; a body option is ignored.
+            if fault is not None and fault.kind == "context_length":
+                fault = None  # checked above
+            try:
+                await decision.apply(fault, None)
+            except FaultAnswered:
+                return
+        else:
+            # The body's option, else the server's fault: the route decides it
+            # once it has read the body (``apply_fault_option``).
+            scope.setdefault("state", {})[STATE_KEY] = decision
+        await self._run(scope, receive, decision)
 
-    async def _context_check(
-        self,
-        scope: Scope,
-        receive: Receive,
-        protocol: WireProtocol,
-        fault: Fault | None,
-    ) -> tuple[Receive, tuple[str, dict[str, Any]] | None]:
-        """Read the body; return a receive replaying it, and any refusal."""
-        body, receive = await _read_body(receive)
-        tokens = prompt_tokens(protocol, scope["path"], body) if body else None
+    def _context_refusal(
+        self, protocol: WireProtocol, path: str, body: bytes, fault: Fault | None
+    ) -> tuple[str, dict[str, Any]] | None:
+        """Return the refusal of a prompt over the window or a context fault, if any."""
+        tokens = prompt_tokens(protocol, path, body) if body else None
         if tokens is None:
-            return receive, None  # the route answers a body it cannot use
+            return None  # the route answers a body it cannot use
         window = self.context_window
         forced = False
         if fault is not None and fault.kind == "context_length":
@@ -275,31 +278,23 @@ class FaultInjection:
                 # Refused whatever its length: reported as one token too many.
                 window, forced = max(tokens - 1, 0), True
         if window is None or (not forced and tokens <= window):
-            return receive, None
+            return None
         message, code = protocol.context_refusal(tokens, window)
         body_ = protocol.error(400, message, code)
         if protocol is OPENAI:
             body_["error"]["param"] = "messages"
-        return receive, (f"{tokens} tokens > {window}", body_)
+        return f"{tokens} tokens > {window}", body_
 
-    async def _run_with_fault(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        protocol: WireProtocol,
-        fault: Fault,
-    ) -> None:
-        stream = _FaultySend(fault, protocol, send, receive)
+    async def _run(self, scope: Scope, receive: Receive, decision: _Decision) -> None:
         try:
-            await self.app(scope, receive, stream.send)
+            await self.app(scope, receive, decision.send)
         except BaseException as error:
             # Only the kind is kept: the exception's traceback holds this
             # frame, and a cycle through it would leave the route's stream
             # generators to the cyclic collector, which may close them out
             # of order.
             kind = type(_cause(error))
-            if kind is _Stop:
+            if issubclass(kind, _Stop):
                 return
             if kind is not InjectedDisconnect:
                 raise
@@ -308,9 +303,111 @@ class FaultInjection:
         logger.info(
             "injected fault: connection closed on %s after %d chunks",
             scope["path"],
-            stream.chunks,
+            decision.faulty.chunks if decision.faulty else 0,
         )
         raise InjectedDisconnect
+
+
+#: Where a model request's pending fault decision waits for its route, in
+#: ``scope["state"]`` (``request.state``).
+STATE_KEY = "echo_model.fault"
+
+
+class FaultAnswered(_Stop):
+    """The request's fault has answered it (a status or context-length reply).
+
+    Raised out of ``apply_fault_option`` (and the route's ``send``) so the
+    route stops before any work; the middleware ends the request quietly.
+    """
+
+
+async def apply_fault_option(request: Request, option: str | None) -> None:
+    """Decide the request's fault once the route has read the body's option.
+
+    Precedence: the ``X-Echo-Fault`` header (already decided by the
+    middleware), then ``option``, then the server's ``--fault``. Routes call
+    this after checking the request and before any work, with the option or
+    ``None`` when it is not given; later calls (a batch's other configs) and
+    calls outside the middleware do nothing.
+
+    Args:
+        request: The request (its ``scope["state"]`` holds the decision).
+        option: The body's ``fault`` option, already checked (``parse_fault``).
+
+    Raises:
+        FaultAnswered: A ``status`` or ``context_length`` fault has answered
+            the request; the route must stop (let it propagate).
+    """
+    state = request.scope.get("state")
+    decision = state.get(STATE_KEY) if isinstance(state, dict) else None
+    if not isinstance(decision, _Decision) or decision.decided:
+        return
+    fault = decision.middleware.planner.plan(None, decision.retry_count, option)
+    await decision.apply(fault, request)
+
+
+class _Decision:
+    """One model request's fault: decided once, then carried out on its ``send``.
+
+    The header decides before the route runs; otherwise the route decides
+    (``apply_fault_option``) after reading the body. A route that answers
+    without deciding (a refusal of its own: a bad body, a missing API key)
+    gets the server's fault when its response starts, as if decided first.
+    """
+
+    def __init__(
+        self,
+        middleware: FaultInjection,
+        scope: Scope,
+        protocol: WireProtocol,
+        send: Send,
+        receive: Receive,
+        retry_count: str | None,
+    ) -> None:
+        self.middleware = middleware
+        self.scope = scope
+        self.protocol = protocol
+        self._send = send
+        self._receive = receive
+        self.retry_count = retry_count
+        self.decided = False
+        self.faulty: _FaultySend | None = None
+
+    async def apply(self, fault: Fault | None, request: Request | None) -> None:
+        """Carry out ``fault`` (already planned); ``request`` reads the prompt.
+
+        Raises:
+            FaultAnswered: The fault has answered the request.
+        """
+        self.decided = True
+        if fault is None:
+            return
+        scope, protocol = self.scope, self.protocol
+        if fault.kind == "context_length":
+            if request is None:
+                return  # no body read: the route's own refusal stands
+            refusal = self.middleware._context_refusal(
+                protocol, scope["path"], await request.body(), fault
+            )
+            if refusal is not None:
+                _record(scope, protocol, "context_length", refusal[0])
+                await _reply(self._send, 400, refusal[1])
+                raise FaultAnswered
+            return
+        _record(scope, protocol, fault.kind, fault.spec(), self.retry_count)
+        if fault.kind == "status":
+            await _status_reply(self._send, protocol, fault)
+            raise FaultAnswered
+        self.faulty = _FaultySend(fault, protocol, self._send, self._receive)
+
+    async def send(self, message: Message) -> None:
+        if not self.decided and message["type"] == "http.response.start":
+            planner = self.middleware.planner
+            await self.apply(planner.plan(None, self.retry_count), None)
+        if self.faulty is not None:
+            await self.faulty.send(message)
+        else:
+            await self._send(message)
 
 
 class _FaultySend:
@@ -603,9 +700,12 @@ __all__ = [
     "ANTHROPIC",
     "LANGSERVE",
     "OPENAI",
+    "STATE_KEY",
+    "FaultAnswered",
     "FaultInjection",
     "InjectedDisconnect",
     "WireProtocol",
+    "apply_fault_option",
     "install_log_filter",
     "prompt_tokens",
     "protocol_of",

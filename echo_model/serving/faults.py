@@ -1,7 +1,8 @@
 """Injected faults, protocol-neutral: the ``X-Echo-Fault`` grammar and the plan.
 
 A fault is written the same way wherever it comes from (the ``X-Echo-Fault``
-request header, the server's ``--fault`` flag)::
+request header, the ``fault`` option in a request's body, the server's
+``--fault`` flag)::
 
     status=429; retry_after=0      an HTTP status before any output
     error; after=3                 the protocol's mid-stream error after 3 chunks
@@ -278,30 +279,44 @@ class FaultDraws:
 
 
 class FaultPlanner:
-    """Decides the fault of each request: the header's, else the server's.
+    """Decides the fault of each request: the header's, the body's, else the server's.
 
     Args:
         server_fault: The ``--fault`` flag's fault, applied to every model
-            request that does not carry the header (``None``: no fault).
+            request that sets neither the header nor the body option
+            (``None``: no fault).
     """
 
     def __init__(self, server_fault: Fault | None = None) -> None:
         self.server_fault = server_fault
         self.draws = FaultDraws()
 
-    def plan(self, header: str | None, retry_count: str | None) -> Fault | None:
+    def plan(
+        self, header: str | None, retry_count: str | None, option: str | None = None
+    ) -> Fault | None:
         """Return the fault this request gets, if any.
 
+        Precedence: the header, then the body's ``fault`` option, then the
+        server's fault; whichever is given replaces the ones after it
+        (``none`` turns them off).
+
         Args:
-            header: The ``X-Echo-Fault`` value, if the request has one; it
-                replaces the server's fault (``none`` turns it off).
+            header: The ``X-Echo-Fault`` value, if the request has one.
             retry_count: The ``x-stainless-retry-count`` value, if any
                 (taken as 0 when absent or not a number).
+            option: The body's ``fault`` option (LangServe's ``configurable``,
+                the ``echo`` object on ``/v1``), if given; an empty value, as
+                a cleared form field sends, is not given.
 
         Raises:
-            FaultSpecError: The header does not parse.
+            FaultSpecError: The header or the option does not parse.
         """
-        fault = parse_fault(header) if header is not None else self.server_fault
+        if header is not None:
+            fault = parse_fault(header)
+        elif option:
+            fault = parse_fault(option)
+        else:
+            fault = self.server_fault
         if fault is None:
             return None
         if fault.attempts is not None and _attempt(retry_count) >= fault.attempts:

@@ -29,16 +29,19 @@ from langchain_core.runnables import Runnable
 
 from echo_model.chat_models import EchoChatModel
 from echo_model.echo import input_tokens, tool_call_echo
+from echo_model.serving.fault_injection import apply_fault_option
 from echo_model.serving.limits import Limits
 from echo_model.serving.request_config import config_validator
-from echo_model.serving.runnables import CONFIGURABLE_FIELDS
+from echo_model.serving.runnables import REQUEST_OPTIONS, SERVER_OPTIONS
 from echo_model.tools import PlannedCall
 
 FinishReason = Literal["stop", "length", "tool_calls"]
 
-#: Simulation options that are per-call arguments of the model; the others
-#: (delays, faults, seed) are model fields, set on a copy.
+#: Simulation options that are per-call arguments of the model; the server's
+#: own (``fault``) are no model's; the others (delays, faults, seed) are model
+#: fields, set on a copy.
 CALL_OPTIONS = frozenset(["n", "stop"])
+NOT_MODEL_FIELDS = CALL_OPTIONS | frozenset(SERVER_OPTIONS)
 
 
 class InvalidRequest(ValueError):
@@ -169,10 +172,12 @@ class SimulationOptions:
     """Checks per-request simulation options, by LangServe's configurable rules.
 
     The options (``n``, ``stop``, ``first_token_delay``, ``token_delay``,
-    ``fail_after_chunks``, ``error_rate``, ``seed``) have the names,
+    ``fail_after_chunks``, ``error_rate``, ``seed``, ``fault``) have the names,
     constraints and server limits of the configurable fields LangServe's
     routes accept; this runs the very check those routes run
-    (``request_config.config_validator``), so there is one set of rules.
+    (``request_config.config_validator``), so there is one set of rules. As
+    there, the checked ``fault`` option then decides the request's injected
+    fault, which may answer the request at once (``FaultAnswered``).
     """
 
     def __init__(self, configurable: Runnable, limits: Limits) -> None:
@@ -189,14 +194,15 @@ class SimulationOptions:
             param: Where the options sit in the request, for error messages.
         """
         if options is None:
+            await apply_fault_option(request, None)  # the server's --fault
             return {}
         if not isinstance(options, dict):
             msg = f"'{param}' must be an object"
             raise InvalidRequest(msg, param)
-        if unknown := sorted(set(options) - set(CONFIGURABLE_FIELDS)):
+        if unknown := sorted(set(options) - set(REQUEST_OPTIONS)):
             msg = (
                 f"unknown option(s) {unknown} in '{param}'; known:"
-                f" {sorted(CONFIGURABLE_FIELDS)}"
+                f" {sorted(REQUEST_OPTIONS)}"
             )
             raise InvalidRequest(msg, param)
         try:
@@ -225,7 +231,7 @@ class Generator:
         """Return the model to call, its stop sequences and its keyword arguments."""
         check_tool_choice(request.tool_choice, request.tools)
         options = request.options
-        fields = {k: v for k, v in options.items() if k not in CALL_OPTIONS}
+        fields = {k: v for k, v in options.items() if k not in NOT_MODEL_FIELDS}
         # A shallow copy per request that sets delays or faults: cheap, and the
         # served model is never changed.
         model = self.model.model_copy(update=fields) if fields else self.model

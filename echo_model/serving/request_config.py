@@ -3,7 +3,8 @@
 - ``check_config_shape``: the body's ``config`` is an object (or one per
   input of a batch) holding only the keys of a LangChain ``RunnableConfig``.
 - ``config_validator``: its ``configurable`` values fit the model's fields,
-  constraints included, and the server's limits.
+  constraints included, and the server's limits; then the request's fault
+  is decided with its ``fault`` option (``fault_injection.apply_fault_option``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import ValidationError
 
+from echo_model.serving.fault_injection import apply_fault_option
 from echo_model.serving.limits import Limits, refuse
 
 #: The keys of a LangChain RunnableConfig; clients such as RemoteRunnable send
@@ -35,6 +37,9 @@ def config_validator(runnable: Runnable, limits: Limits) -> ConfigModifier:
     included, and against the server's limits, and answers 422 naming the
     field, for every endpoint. Unknown configurable keys pass: LangGraph and
     ``RemoteRunnable`` forward their own (``thread_id``, ...) to every runnable.
+    Once the values are checked, the ``fault`` option decides the request's
+    injected fault (the ``X-Echo-Fault`` header wins over it), which may
+    answer the request now: a ``status`` fault stops it before any run.
 
     Args:
         runnable: The runnable served; its ``config_schema`` is the authority.
@@ -50,7 +55,9 @@ def config_validator(runnable: Runnable, limits: Limits) -> ConfigModifier:
     async def validate(config: dict[str, Any], request: Request) -> dict[str, Any]:
         configurable = config.get("configurable")
         if not configurable:
-            return config  # nothing to check: the model's own defaults apply
+            # Nothing to check: the model's own defaults apply.
+            await apply_fault_option(request, None)
+            return config
         try:
             schema.model_validate({"configurable": configurable})
         except ValidationError as error:
@@ -71,6 +78,7 @@ def config_validator(runnable: Runnable, limits: Limits) -> ConfigModifier:
         over.extend(_stops_over_limits(configurable.get("stop"), limits))
         if over:
             raise RequestValidationError(over)
+        await apply_fault_option(request, configurable.get("fault"))
         return config
 
     return validate
@@ -126,3 +134,17 @@ def check_config_shape(config: Any, *, batch: bool) -> None:
                 ("body", "config"),
                 f"unknown config keys {sorted(unknown)}; known: {sorted(CONFIG_KEYS)}",
             )
+    # A batch is one reply, so it takes one fault: per-input configs must agree.
+    faults = {repr(_fault_option(one)) for one in configs}
+    if len(faults) > 1:
+        refuse(
+            ("body", "config", "configurable", "fault"),
+            "a batch takes one fault (it is one reply): every config must set the"
+            f" same 'fault', or none, got {sorted(faults)}",
+        )
+
+
+def _fault_option(config: dict[str, Any]) -> Any:
+    configurable = config.get("configurable")
+    value = configurable.get("fault") if isinstance(configurable, dict) else None
+    return value or None  # empty: not set

@@ -11,9 +11,18 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import ConfigurableField, Runnable, RunnableConfig
 from langchain_core.runnables.config import ensure_config, merge_configs
 from langchain_core.runnables.configurable import RunnableConfigurableFields
-from pydantic import BaseModel, Field, TypeAdapter, WithJsonSchema
+from langchain_core.runnables.utils import ConfigurableFieldSpec
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    WithJsonSchema,
+)
 
 from echo_model.chat_models import EchoChatModel
+from echo_model.serving.faults import MAX_HEADER_LENGTH, parse_fault
 
 #: Model fields a client may set per request through ``config.configurable``.
 CONFIGURABLE_FIELDS: dict[str, str] = {
@@ -36,6 +45,30 @@ CONFIGURABLE_FIELDS: dict[str, str] = {
     " fail_after_chunks chunks. Leave empty for no failure.",
     "seed": "Seed for error_rate: the same input then fails, or not, every time.",
 }
+
+#: Per-request options the server acts on, not the model: they travel in
+#: ``configurable`` (and ``echo`` on ``/v1``) beside the model's fields.
+SERVER_OPTIONS: dict[str, str] = {
+    "fault": "Injected fault for this request, in the X-Echo-Fault header's"
+    " grammar (e.g. 'status=429; retry_after=0', 'error; after=3',"
+    " 'disconnect; after=3', 'stall; after=3; seconds=30', 'context_length',"
+    " 'none'). The header, if sent, wins; this replaces the server's --fault."
+    " Leave empty for none.",
+}
+#: Every option a request may set.
+REQUEST_OPTIONS: dict[str, str] = {**CONFIGURABLE_FIELDS, **SERVER_OPTIONS}
+
+
+def _check_fault(value: str) -> str:
+    if value:  # empty: not set (what a cleared form field sends)
+        parse_fault(value)  # raises FaultSpecError, a ValueError, saying why
+    return value
+
+
+#: The ``fault`` option: a string in the header's grammar, checked as it.
+FaultOption = Annotated[
+    str, AfterValidator(_check_fault), StringConstraints(max_length=MAX_HEADER_LENGTH)
+]
 
 
 def configurable_model(**defaults: Any) -> Runnable:
@@ -94,6 +127,28 @@ class ConfigurableOptions(RunnableConfigurableFields):
     def lc_id(cls) -> list[str]:
         """Serialize as the base class, which ``load`` knows."""
         return RunnableConfigurableFields.lc_id()
+
+    @property
+    def config_specs(self) -> list[ConfigurableFieldSpec]:
+        """The model's fields, then ``SERVER_OPTIONS`` (which no model reads).
+
+        The server options are in the config schema (so LangServe accepts them,
+        the playground shows them, and the request check validates them) but
+        not in ``fields``: configuring the model ignores them.
+        """
+        return [
+            *super().config_specs,
+            *(
+                ConfigurableFieldSpec(
+                    id=name,
+                    name=name,
+                    description=description,
+                    annotation=_server_option_annotation(name),
+                    default=None,
+                )
+                for name, description in SERVER_OPTIONS.items()
+            ),
+        ]
 
     def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
         """Return the default model's input schema; no field here changes it."""
@@ -159,10 +214,33 @@ def option_schemas() -> dict[str, dict[str, Any]]:
     nullable fields as their bare type, for the playground.)
     """
     defaults = cast("ConfigurableOptions", configurable_model()).default
-    return {
+    schemas = {
         name: TypeAdapter(_option_type(name, getattr(defaults, name))).json_schema()
         for name in CONFIGURABLE_FIELDS
     }
+    for name in SERVER_OPTIONS:
+        schemas[name] = TypeAdapter(SERVER_OPTION_TYPES[name] | None).json_schema()
+    return schemas
+
+
+#: The type each ``SERVER_OPTIONS`` value has (``None``: not set).
+SERVER_OPTION_TYPES: dict[str, Any] = {"fault": FaultOption}
+
+
+def _server_option_annotation(name: str) -> Any:
+    """Return a server option's config annotation: shown as its bare type.
+
+    As for the model's options whose default is ``None`` (see
+    ``_config_annotation``): the playground's form cannot show a nullable type.
+    """
+    option = SERVER_OPTION_TYPES[name]
+    return Annotated[
+        (
+            option | None,
+            WithJsonSchema(TypeAdapter(option).json_schema(mode="serialization")),
+            Field(json_schema_extra=_without_default),
+        )
+    ]
 
 
 def _option_type(field_name: str, default: Any) -> Any:

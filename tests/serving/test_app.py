@@ -210,6 +210,7 @@ async def test_schemas(client: httpx.AsyncClient) -> None:
         "fail_after_chunks",
         "error_rate",
         "seed",
+        "fault",
     }
     assert fields["n"]["type"] == "integer"
     assert fields["n"]["minimum"] == 0

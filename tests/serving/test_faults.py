@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import orjson
@@ -11,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from echo_model.serving.app import create_app
+from echo_model.serving.fault_injection import InjectedDisconnect
 from echo_model.serving.faults import (
     KINDS,
     Fault,
@@ -33,7 +37,7 @@ ANTHROPIC = (
     },
 )
 LANGSERVE = ("/echo/invoke", {"input": "hello"})
-STREAMS = {
+STREAMS: dict[str, tuple[str, dict[str, Any]]] = {
     "openai": ("/v1/chat/completions", {**OPENAI[1], "stream": True}),
     "anthropic": ("/v1/messages", {**ANTHROPIC[1], "stream": True}),
     "langserve": ("/echo/stream", {"input": "hello"}),
@@ -359,3 +363,230 @@ async def test_a_routes_own_refusal_passes_a_fault_untouched(
     )
     assert reply.status_code == 400
     assert reply.json()["error"]["code"] != "injected_fault"
+
+
+# --- The body option: configurable.fault (LangServe), echo.fault (/v1) ----------------
+
+PROTOCOLS = ("openai", "anthropic", "langserve")
+WHOLE: dict[str, tuple[str, dict[str, Any]]] = {
+    "openai": OPENAI,
+    "anthropic": ANTHROPIC,
+    "langserve": LANGSERVE,
+}
+
+
+def with_fault(protocol: str, body: dict[str, Any], fault: str) -> dict[str, Any]:
+    """Return ``body`` asking for ``fault`` in its protocol's per-request options."""
+    if protocol == "langserve":
+        return {**body, "config": {"configurable": {"fault": fault}}}
+    return {**body, "echo": {"fault": fault}}
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_status_option_answers_as_the_header_does(
+    client: httpx.AsyncClient, protocol: str, streamed: bool
+) -> None:
+    path, body = STREAMS[protocol] if streamed else WHOLE[protocol]
+    spec = "status=429; retry_after=2"
+    by_header = await client.post(path, json=body, headers={"X-Echo-Fault": spec})
+    by_option = await client.post(path, json=with_fault(protocol, body, spec))
+    assert by_option.status_code == 429
+    assert by_option.headers["retry-after"] == "2"
+    assert by_option.json() == by_header.json()
+    metrics = (await client.get("/metrics")).text
+    assert (
+        f'echo:injected_faults_total{{kind="status",protocol="{protocol}"}} 2.0'
+        in metrics
+    )
+
+
+async def test_a_status_option_stops_the_route_before_the_model_runs(
+    client: httpx.AsyncClient,
+) -> None:
+    # A model that ran would have answered 'hello'; the batch endpoint runs it
+    # only after every config is checked, and the engine counts what it served.
+    body = {
+        "inputs": ["hello"],
+        "config": {"configurable": {"fault": "status=503"}},
+    }
+    reply = await client.post("/echo/batch", json=body)
+    assert reply.status_code == 503
+    metrics = (await client.get("/metrics")).text
+    assert "vllm:generation_tokens_total{" not in metrics  # no sample: no run
+    assert (await client.post("/echo/batch", json={"inputs": ["hi"]})).is_success
+    metrics = (await client.get("/metrics")).text
+    assert "vllm:generation_tokens_total{" in metrics
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_malformed_option_is_refused_naming_the_field(
+    client: httpx.AsyncClient, protocol: str
+) -> None:
+    path, body = WHOLE[protocol]
+    reply = await client.post(path, json=with_fault(protocol, body, "status=42"))
+    if protocol == "langserve":
+        assert reply.status_code == 422
+        error = reply.json()["detail"][0]
+        assert error["loc"][-2:] == ["configurable", "fault"]
+        assert "'status' must be from 400 to 599" in error["msg"]
+    else:
+        assert reply.status_code == 400
+        error = reply.json()["error"]
+        assert error["type"] == "invalid_request_error"
+        assert "invalid 'echo.fault'" in error["message"]
+        assert "'status' must be from 400 to 599" in error["message"]
+        if protocol == "openai":
+            assert error["param"] == "echo.fault"
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_error_after_k_option_is_the_mid_stream_error(
+    client: httpx.AsyncClient, protocol: str
+) -> None:
+    path, body = STREAMS[protocol]
+    spec = "error; after=2; status=529"
+    by_option = await client.post(path, json=with_fault(protocol, body, spec))
+    by_header = await client.post(path, json=body, headers={"X-Echo-Fault": spec})
+    assert by_option.status_code == 200
+    assert "injected fault (error; status=529; after=2)" in by_option.text
+    chunk = {
+        "openai": r'"delta":\{"content":"[^"]',
+        "anthropic": "event: content_block_delta",
+        "langserve": "event: data",
+    }[protocol]
+    assert len(re.findall(chunk, by_option.text)) == 2
+    assert by_option.text.rsplit("\n", 4)[1:] == by_header.text.rsplit("\n", 4)[1:]
+    assert "event: end" not in by_option.text
+    assert "[DONE]" not in by_option.text
+    whole_path, whole_body = WHOLE[protocol]
+    whole = await client.post(whole_path, json=with_fault(protocol, whole_body, spec))
+    assert whole.status_code == 529
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_disconnect_option_closes_the_stream_after_k_chunks(
+    client: httpx.AsyncClient, protocol: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    path, body = STREAMS[protocol]
+    # The in-process transport raises what a real server answers by closing
+    # the socket (tests/e2e reads the cut stream over HTTP).
+    with (
+        caplog.at_level(logging.INFO, logger="echo_model.server"),
+        pytest.raises(InjectedDisconnect),
+    ):
+        await client.post(path, json=with_fault(protocol, body, "disconnect; after=2"))
+    assert f"injected fault: connection closed on {path} after 2 chunks" in caplog.text
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_stall_option_delays_then_sends_the_whole_stream(
+    client: httpx.AsyncClient, protocol: str
+) -> None:
+    path, body = STREAMS[protocol]
+    plain = await client.post(path, json=body)
+    stalled = await client.post(
+        path, json=with_fault(protocol, body, "stall; after=2; seconds=0.05")
+    )
+    assert stalled.status_code == 200
+    marker = {"openai": '"content":"', "anthropic": "text_delta", "langserve": "data"}
+    assert stalled.text.count(marker[protocol]) == plain.text.count(marker[protocol])
+    metrics = (await client.get("/metrics")).text
+    assert (
+        f'echo:injected_faults_total{{kind="stall",protocol="{protocol}"}} 1.0'
+        in metrics
+    )
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_context_length_option_is_the_protocols_refusal(
+    client: httpx.AsyncClient, protocol: str
+) -> None:
+    path, body = WHOLE[protocol]
+    forced = await client.post(path, json=with_fault(protocol, body, "context_length"))
+    by_header = await client.post(
+        path, json=body, headers={"X-Echo-Fault": "context_length"}
+    )
+    assert forced.status_code == 400
+    assert forced.json() == by_header.json()
+    assert "5 tokens" in orjson.dumps(forced.json()).decode()
+    fits = await client.post(
+        path, json=with_fault(protocol, body, "context_length; max=5")
+    )
+    assert fits.status_code == 200
+    stream_path, stream_body = STREAMS[protocol]
+    streamed = await client.post(
+        stream_path, json=with_fault(protocol, stream_body, "context_length; max=3")
+    )
+    assert streamed.status_code == 400
+
+
+async def test_the_header_wins_over_the_option_which_wins_over_the_flag() -> None:
+    async for client in client_for(Settings(fault="status=503")):
+        for protocol in PROTOCOLS:
+            path, body = WHOLE[protocol]
+            assert (await client.post(path, json=body)).status_code == 503
+            off = await client.post(path, json=with_fault(protocol, body, "none"))
+            assert off.status_code == 200
+            other = with_fault(protocol, body, "status=429")
+            assert (await client.post(path, json=other)).status_code == 429
+            header = {"X-Echo-Fault": "none"}
+            assert (
+                await client.post(path, json=other, headers=header)
+            ).status_code == 200
+            header = {"X-Echo-Fault": "status=500"}
+            assert (
+                await client.post(path, json=other, headers=header)
+            ).status_code == 500
+            empty = with_fault(protocol, body, "")  # a cleared form field: unset
+            assert (await client.post(path, json=empty)).status_code == 503
+
+
+async def test_an_option_counts_attempts_as_the_header_does(
+    client: httpx.AsyncClient,
+) -> None:
+    body = with_fault("openai", OPENAI[1], "status=503; attempts=1")
+    first = await client.post(OPENAI[0], json=body)
+    retry = await client.post(
+        OPENAI[0], json=body, headers={"x-stainless-retry-count": "1"}
+    )
+    assert (first.status_code, retry.status_code) == (503, 200)
+
+
+async def test_a_batch_takes_one_fault(client: httpx.AsyncClient) -> None:
+    fault = {"configurable": {"fault": "status=429"}}
+    shared = await client.post(
+        "/echo/batch", json={"inputs": ["a", "b"], "config": fault}
+    )
+    assert shared.status_code == 429
+    each = await client.post(
+        "/echo/batch", json={"inputs": ["a", "b"], "config": [fault, fault]}
+    )
+    assert each.status_code == 429
+    mixed = await client.post(
+        "/echo/batch", json={"inputs": ["a", "b"], "config": [fault, {}]}
+    )
+    assert mixed.status_code == 422
+    assert mixed.json()["detail"][0]["loc"][-1] == "fault"
+    assert "a batch takes one fault" in mixed.json()["detail"][0]["msg"]
+    error = {"configurable": {"fault": "error"}}
+    failed = await client.post("/echo/batch", json={"inputs": ["a"], "config": error})
+    assert failed.status_code == 500
+
+
+async def test_the_option_is_a_configurable_field_of_every_langserve_route(
+    client: httpx.AsyncClient,
+) -> None:
+    for path in ("/echo", "/chat"):
+        schema = (await client.get(f"{path}/config_schema")).json()
+        field = schema["$defs"]["Configurable"]["properties"]["fault"]
+        assert field["type"] == "string"
+        assert "default" not in field  # the playground's empty box: not set
+    reply = await client.post(
+        "/chat/invoke",
+        json={
+            "input": {"messages": [{"type": "human", "content": "hi"}]},
+            "config": {"configurable": {"fault": "status=503"}},
+        },
+    )
+    assert reply.status_code == 503

@@ -24,8 +24,9 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "prefill_per_token": {"type": "number", "minimum": 0, "maximum": 0.01},
     "latency_seed": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
     "stop": {"type": "array", "items": {"type": "string"}},
+    "fault": {"anyOf": [{"type": "string", "maxLength": 256}, {"type": "null"}]},
 }
-TYPE_KEYS = ("type", "anyOf", "items", "minimum", "maximum")
+TYPE_KEYS = ("type", "anyOf", "items", "minimum", "maximum", "maxLength")
 
 
 def type_part(schema: dict[str, Any]) -> dict[str, Any]:
