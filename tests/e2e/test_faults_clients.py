@@ -369,3 +369,100 @@ def test_the_server_counts_faults_by_kind(server: LiveServer) -> None:
         call("RemoteRunnable", server, "disconnect", stream=True)
     assert injected(server, "error", "langserve") == before["error"] + 1
     assert injected(server, "disconnect", "langserve") == before["disconnect"] + 1
+
+
+# --- The same faults as a per-request option in the body -------------------------
+
+
+def call_with_option(
+    client: str, server: LiveServer, fault: str, *, stream: bool
+) -> Any:
+    """Call ``client`` once with ``fault`` in its per-request options, no header."""
+    if client == "openai":
+        sdk = openai.OpenAI(
+            base_url=server.url + "/v1", api_key="k", max_retries=0, timeout=TIMEOUT
+        )
+        extra = {"echo": {"fault": fault}}
+        if stream:
+            chunks = sdk.chat.completions.create(
+                model="m", messages=HELLO, stream=True, extra_body=extra
+            )
+            return "".join(
+                c.choices[0].delta.content or "" for c in chunks if c.choices
+            )
+        reply = sdk.chat.completions.create(model="m", messages=HELLO, extra_body=extra)
+        return reply.choices[0].message.content
+    if client == "anthropic":
+        asdk = anthropic.Anthropic(
+            base_url=server.url, api_key="k", max_retries=0, timeout=TIMEOUT
+        )
+        extra = {"echo": {"fault": fault}}
+        if stream:
+            with asdk.messages.stream(
+                model="m", max_tokens=50, messages=HELLO, extra_body=extra
+            ) as events:
+                return events.get_final_text()
+        return asdk.messages.create(
+            model="m", max_tokens=50, messages=HELLO, extra_body=extra
+        ).content
+    model = RemoteRunnable(server.url + "/echo/", timeout=TIMEOUT).with_config(
+        configurable={"fault": fault}
+    )
+    if stream:
+        return "".join(str(chunk.content) for chunk in model.stream("hello"))
+    return model.invoke("hello").content
+
+
+@pytest.mark.parametrize(
+    ("client", "fault", "stream"),
+    sorted(
+        (key for key in TABLE if key[0] in ("RemoteRunnable", "openai", "anthropic")),
+        key=repr,
+    ),
+    ids=lambda v: str(v),
+)
+def test_the_body_option_makes_each_client_raise_as_the_header_does(
+    server: LiveServer, client: str, fault: str, stream: bool
+) -> None:
+    with pytest.raises(_raised(client, TABLE[client, fault, stream])):
+        call_with_option(client, server, fault, stream=stream)
+    assert_still_serving(server)
+
+
+@pytest.mark.parametrize("client", ["RemoteRunnable", "openai", "anthropic"])
+def test_the_body_option_none_is_no_fault(server: LiveServer, client: str) -> None:
+    for stream in (False, True):
+        assert "hello" in str(call_with_option(client, server, "none", stream=stream))
+
+
+@pytest.mark.parametrize("sdk", ["openai", "anthropic"])
+def test_two_retries_on_a_429_option_make_exactly_three_attempts(
+    server: LiveServer, sdk: str
+) -> None:
+    before = injected(server, "status", sdk)
+    extra = {"echo": {"fault": "status=429; retry_after=0"}}
+    if sdk == "openai":
+        client: Any = openai.OpenAI(
+            base_url=server.url + "/v1", api_key="k", max_retries=2
+        )
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(model="m", messages=HELLO, extra_body=extra)
+    else:
+        client = anthropic.Anthropic(base_url=server.url, api_key="k", max_retries=2)
+        with pytest.raises(anthropic.RateLimitError):
+            client.messages.create(
+                model="m", max_tokens=5, messages=HELLO, extra_body=extra
+            )
+    assert injected(server, "status", sdk) - before == 3
+
+
+def test_remote_runnable_retries_nothing_and_sees_the_429(server: LiveServer) -> None:
+    before = injected(server, "status", "langserve")
+    model = RemoteRunnable(server.url + "/echo/").with_config(
+        configurable={"fault": "status=429; retry_after=0"}
+    )
+    with pytest.raises(httpx.HTTPStatusError) as raised:
+        model.invoke("hello")
+    assert raised.value.response.status_code == 429
+    assert raised.value.response.headers["retry-after"] == "0"
+    assert injected(server, "status", "langserve") - before == 1
