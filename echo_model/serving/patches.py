@@ -8,11 +8,14 @@ premise no longer holds.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
+from types import AsyncGeneratorType
+from typing import Any
 
 logger = logging.getLogger("echo_model.server")
 
@@ -61,6 +64,49 @@ def _aggregate_events_inline() -> None:
     AsyncEventAggregatorCallback.run_inline = True
 
 
+class StreamAbandoned(Exception):
+    """Thrown into a stream's generator whose response ended before it did."""
+
+
+async def _close_body(body: object) -> None:
+    """Close an async generator left suspended by a response that ended early.
+
+    LangServe's stream generators catch ``BaseException`` around their
+    ``yield`` to send an ``error`` event, so a bare ``aclose()`` (the
+    ``GeneratorExit`` asyncio's collector hook throws in later, from a task
+    of its own) makes them yield again: "async generator ignored
+    GeneratorExit", logged as a task exception never retrieved. An exception
+    thrown in first lets them send that event (to no one); the close then
+    ends them at once, in the task that ran them.
+    """
+    if not isinstance(body, AsyncGeneratorType) or body.ag_frame is None:
+        return  # not a generator, or already finished
+    with contextlib.suppress(StreamAbandoned, StopAsyncIteration):
+        await body.athrow(StreamAbandoned())  # never started: raised at once
+    await body.aclose()
+
+
+def _close_abandoned_streams() -> None:
+    # sse-starlette leaves the body iterator as it was when the response ends
+    # early (a client gone, a connection cut): close it there (_close_body).
+    from sse_starlette.sse import EventSourceResponse
+
+    original = EventSourceResponse.__call__
+    if getattr(original, "closes_abandoned_body", False):
+        return
+
+    async def call(
+        self: EventSourceResponse, scope: Any, receive: Any, send: Any
+    ) -> None:
+        try:
+            await original(self, scope, receive, send)
+        finally:
+            await _close_body(self.body_iterator)
+
+    call.closes_abandoned_body = True  # type: ignore[attr-defined]
+    EventSourceResponse.__call__ = call  # type: ignore[method-assign]
+
+
 PATCHES = (
     Patch(
         name="sse-starlette: in-flight streams survive SIGTERM",
@@ -68,6 +114,13 @@ PATCHES = (
         since=(1, 8),
         before=(2,),
         apply=_keep_streams_on_sigterm,
+    ),
+    Patch(
+        name="sse-starlette: an abandoned stream's generator is closed",
+        package="sse-starlette",
+        since=(1, 8),
+        before=(2,),
+        apply=_close_abandoned_streams,
     ),
     Patch(
         name="langserve: event aggregator runs inline",

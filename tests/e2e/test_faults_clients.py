@@ -466,3 +466,26 @@ def test_remote_runnable_retries_nothing_and_sees_the_429(server: LiveServer) ->
     assert raised.value.response.status_code == 429
     assert raised.value.response.headers["retry-after"] == "0"
     assert injected(server, "status", "langserve") - before == 1
+
+
+# --- Abandoned streams finish cleanly -----------------------------------------------
+
+
+def test_abandoned_streams_are_closed_without_errors_in_the_log(
+    server: LiveServer,
+) -> None:
+    # A stream cut by a disconnect, or left by its client during a stall, is
+    # closed by the server; LangServe's stream generator answers a bare close
+    # (GeneratorExit) with one more event, which asyncio logs as "Task
+    # exception was never retrieved ... async generator ignored GeneratorExit".
+    for client in ("RemoteRunnable", "openai", "anthropic"):
+        for fault in ("disconnect; after=2", "stall; after=2; seconds=30"):
+            with pytest.raises(Exception):  # noqa: B017, PT011 - the table's errors
+                call_with_option(client, server, fault, stream=True)
+    for _ in range(3):
+        assert_still_serving(server)  # the collector runs between requests too
+    log = server.log()
+    assert "injected fault: connection closed on /echo/stream after 2 chunks" in log
+    assert "stalled client went away" in log
+    assert "Task exception was never retrieved" not in log
+    assert "ignored GeneratorExit" not in log

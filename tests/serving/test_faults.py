@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -590,3 +592,31 @@ async def test_the_option_is_a_configurable_field_of_every_langserve_route(
         },
     )
     assert reply.status_code == 503
+
+
+# --- Abandoned streams --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", ["stream", "stream_log", "stream_events"])
+async def test_a_cut_langserve_stream_is_closed_in_place(
+    client: httpx.AsyncClient, endpoint: str
+) -> None:
+    # LangServe's stream generator answers a bare close with one more event:
+    # left to the collector, it is closed in a task of its own that fails
+    # ("async generator ignored GeneratorExit", never retrieved).
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    try:
+        for _ in range(2):
+            with pytest.raises(InjectedDisconnect):
+                await client.post(
+                    f"/echo/{endpoint}",
+                    json=with_fault("langserve", {"input": "hello"}, "disconnect"),
+                )
+        gc.collect()
+        for _ in range(5):
+            await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert [context["message"] for context in reported] == []
