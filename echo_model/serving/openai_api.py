@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -31,6 +31,7 @@ from starlette.responses import Response, StreamingResponse
 from echo_model import __version__
 from echo_model.chat_models import EchoChatModel, EchoFaultError
 from echo_model.serving import openai_schemas as oa
+from echo_model.serving.fault_injection import FaultAnswered
 from echo_model.serving.generation import (
     Finish,
     Generation,
@@ -43,12 +44,14 @@ from echo_model.serving.generation import (
     ToolCall,
 )
 from echo_model.serving.limits import Limits
+from echo_model.serving.metrics import request_metrics
 from echo_model.serving.openai_errors import (
     error_body,
     error_response,
     validation_error_handler,
 )
 
+PROTOCOL = "openai"  # the metrics' protocol label
 SYSTEM_FINGERPRINT = f"fp_echo_{__version__}"
 MAX_STOP_SEQUENCES = 4  # OpenAI's limit
 JSON = "application/json"
@@ -168,15 +171,28 @@ class OpenAIAdapter:
         ``chat.completion.chunk``s ending with ``data: [DONE]``. The echo
         options ride in ``echo`` (the SDK's ``extra_body``).
         """
+        metrics = request_metrics(request)
+        if metrics:
+            metrics.record_request(PROTOCOL, model_name=body.model)
+
+        def failed() -> None:
+            if metrics:
+                metrics.record_error(PROTOCOL, model_name=body.model)
+
         try:
             generation_request = await self._generation_request(body, request)
             if body.stream:
-                return await self._stream(body, generation_request)
+                return await self._stream(body, generation_request, failed)
             generation = await self.generator.generate(generation_request)
         except InvalidRequest as error:
+            failed()
             return error_response(error.message, param=error.param)
         except EchoFaultError as error:
+            failed()
             return _fault_response(error)
+        except FaultAnswered:  # the echo.fault option's status or context refusal
+            failed()
+            raise
         return _json(
             completion(generation, _completion_id(), int(time.time()), body.n or 1)
         )
@@ -222,7 +238,10 @@ class OpenAIAdapter:
     # --- Streaming ---------------------------------------------------------------
 
     async def _stream(
-        self, body: oa.ChatCompletionRequest, generation_request: GenerationRequest
+        self,
+        body: oa.ChatCompletionRequest,
+        generation_request: GenerationRequest,
+        failed: Callable[[], None],
     ) -> Response:
         events = aiter(self.generator.stream(generation_request))
         # The first event before the response starts: a fault injected before
@@ -237,6 +256,7 @@ class OpenAIAdapter:
             model=body.model,
             choices=body.n or 1,
             include_usage=include_usage,
+            failed=failed,
         )
         return StreamingResponse(
             frames,
@@ -397,6 +417,7 @@ async def sse_frames(
     model: str,
     choices: int,
     include_usage: bool,
+    failed: Callable[[], None] = lambda: None,
 ) -> AsyncIterator[bytes]:
     """Yield a stream's ``data:`` frames: OpenAI's chunk order, then ``[DONE]``.
 
@@ -406,7 +427,8 @@ async def sse_frames(
     choice has an empty delta and the ``finish_reason``. With
     ``include_usage`` every chunk has ``"usage": null`` and one more chunk,
     with no choices, carries the usage. A fault after the stream started
-    ends it with ``data: {"error": {...}}`` instead (and no ``[DONE]``).
+    ends it with ``data: {"error": {...}}`` instead (and no ``[DONE]``),
+    and calls ``failed``.
     """
     head = orjson.dumps(
         {
@@ -464,6 +486,7 @@ async def sse_frames(
                 return
             event = await anext(events, None)
     except EchoFaultError as error:
+        failed()
         yield b"data: " + orjson.dumps(_fault_body(error)) + b"\n\n"
 
 

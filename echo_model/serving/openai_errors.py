@@ -23,6 +23,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 from starlette.types import Scope
 
+from echo_model.serving.metrics import request_metrics
+
 PREFIX = "/v1"
 
 #: OpenAI's ``type`` for each status the server answers with.
@@ -126,6 +128,8 @@ async def validation_error_handler(request: Request, error: Exception) -> Respon
     assert isinstance(error, RequestValidationError)  # noqa: S101 - registered so
     if not on_v1(request.scope["path"]):
         return await request_validation_exception_handler(request, error)
+    if metrics := request_metrics(request):
+        metrics.record_request("openai", error=True)
     # Of the errors pydantic lists for one bad value (one per member of a
     # union), the deepest says most: ``stop.[1]`` rather than ``stop``.
     first = max(error.errors(), key=lambda e: len(e.get("loc", ())))

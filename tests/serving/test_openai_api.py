@@ -442,3 +442,28 @@ async def test_streamed_deltas_concatenate_to_the_whole_reply(
     ]
     assert rebuilt["finish"] == choice["finish_reason"]
     assert rebuilt["usage"] == whole["usage"]
+
+
+# --- Metrics -------------------------------------------------------------------------
+
+
+async def test_requests_and_failures_are_counted_as_openai_s(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    metrics = app.state.metrics
+
+    def count(name: str) -> float:
+        labels = {"model_name": "gpt-metrics", "protocol": "openai"}
+        return metrics.registry.get_sample_value(name, labels) or 0.0
+
+    before = count("echo:requests_total"), count("echo:request_errors_total")
+    request = {"model": "gpt-metrics", "messages": [{"role": "user", "content": "hi"}]}
+    assert (await post(client, request)).status_code == 200
+    assert (await post(client, {**request, "stream": True})).status_code == 200
+    streamed_fault = {**request, "stream": True, "echo": {"fail_after_chunks": 1}}
+    broken = await post(client, streamed_fault)
+    assert '"code":"injected_fault"' in broken.text.rsplit("data: ", 1)[-1]
+    refused = await post(client, {**request, "echo": {"n": -1}})
+    assert refused.status_code == 400
+    after = count("echo:requests_total"), count("echo:request_errors_total")
+    assert (after[0] - before[0], after[1] - before[1]) == (4, 2)
