@@ -20,6 +20,9 @@ def test_a_session_that_uses_no_fixture_starts_and_imports_nothing(
             assert request.config.pluginmanager.has_plugin("echo_model")
             assert "echo_model.testing.server" not in sys.modules
             assert "echo_model.serving" not in sys.modules
+            # Nor the model: LangChain alone costs a second per session.
+            assert "echo_model.chat_models" not in sys.modules
+            assert "langchain_core" not in sys.modules
         """
     )
     result = pytester.runpytest_subprocess(
