@@ -9,6 +9,20 @@ from sse_starlette.sse import AppStatus
 
 from tests.support.live_server import LiveServer, run_server
 
+#: Tiers that start a server process, a browser or a container, or fuzz the
+#: API: ``pytest -m "not slow"`` leaves them out.
+SLOW_TIERS = ("e2e", "browser", "plugin", "deploy", "integration_tests")
+SLOW_FILES = ("schemathesis", "test_docs_examples", "test_benchmarks")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the slow tiers ``slow``."""
+    for item in items:
+        parts = item.path.parts
+        tier = parts[parts.index("tests") + 1] if "tests" in parts else ""
+        if tier in SLOW_TIERS or any(name in item.path.stem for name in SLOW_FILES):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def _fresh_sse_exit_event() -> Iterator[None]:
