@@ -35,7 +35,7 @@ from tests.support.live_server import ROOT, LiveServer
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 #: The documents whose examples run here, in the order a reader meets them.
-DOCUMENTS = ["README.md", "docs/http.md", "docs/performance.md"]
+DOCUMENTS = ["README.md", "docs/model.md", "docs/http.md", "docs/performance.md"]
 DOC_SERVER = "127.0.0.1:8000"
 
 FENCE = re.compile(r"^```(?P<lang>\w*)\n(?P<body>.*?)^```[ \t]*$", re.M | re.S)
