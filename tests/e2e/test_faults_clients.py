@@ -7,6 +7,7 @@ client raises. Attempts are counted by the server (its /metrics).
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from langchain_anthropic import ChatAnthropic
 from langchain_openai import ChatOpenAI
 from langserve import RemoteRunnable
 
-from tests.support.live_server import LiveServer, run_server
+from tests.support.live_server import ROOT, LiveServer, run_server
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -489,3 +490,42 @@ def test_abandoned_streams_are_closed_without_errors_in_the_log(
     assert "stalled client went away" in log
     assert "Task exception was never retrieved" not in log
     assert "ignored GeneratorExit" not in log
+
+
+def readme_rows() -> list[str]:
+    """The README's client table as ``TABLE`` says it must read, row by row."""
+
+    def cell(error: type[BaseException] | None) -> str:
+        if error is None:
+            return "—"
+        package = error.__module__.split(".")[0]
+        return (
+            f"`{'httpx' if package.startswith('httpx') else package}.{error.__name__}`"
+        )
+
+    rows = ["| fault | " + " | ".join(f"`{c}`" for c in CLIENTS) + " |"]
+    faults = list(dict.fromkeys(fault for _, fault, _ in TABLE))
+    for fault in faults:
+        cells = {
+            streamed: [cell(TABLE.get((c, fault, streamed))) for c in CLIENTS]
+            for streamed in (False, True)
+        }
+        variants = (
+            [(f"`{fault}`", cells[False])]
+            if cells[False] == cells[True]
+            else [
+                (f"`{fault}`, not streamed", cells[False]),
+                (f"`{fault}`, streamed", cells[True]),
+            ]
+        )
+        rows += [f"| {label} | " + " | ".join(row) + " |" for label, row in variants]
+    return rows
+
+
+def test_the_readme_table_is_the_tested_table() -> None:
+    lines = (ROOT / "README.md").read_text().splitlines()
+    header = readme_rows()[0]
+    assert header in lines, "the README has no client table"
+    start = lines.index(header)
+    table = list(itertools.takewhile(lambda line: line.startswith("|"), lines[start:]))
+    assert [row for row in table if not row.startswith("| ---")] == readme_rows()
