@@ -29,6 +29,11 @@ metrics record, once per request.
 
 Synchronous callers (``Engine.run_sync``) follow the same schedule with
 ``Clock.sleep`` and are counted as running, but never wait in the queue.
+
+A request's clock starts when it reaches the server, not the engine: a server
+stamps the arrival in ``REQUEST_ARRIVAL`` (read with the engine's clock) as the
+request starts, and the engine measures TTFT, e2e and queue time from it, as a
+client does. Without a stamp, a reply arrives when it reaches the engine.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,6 +53,12 @@ from echo_model.latency import Schedule
 
 #: What ``finished_reason`` a reply gets when it fails or is cancelled (vLLM's).
 ABORT = "abort"
+
+#: When the current request reached the server (the engine clock's time), set
+#: by the server as the request starts; ``None`` outside a request.
+REQUEST_ARRIVAL: ContextVar[float | None] = ContextVar(
+    "echo_model_request_arrival", default=None
+)
 
 
 class Timer(Protocol):
@@ -160,7 +172,8 @@ class FinishedRequest:
         finished_reason: ``stop``, ``length``, ``tool_calls``, or ``abort``
             for a reply that failed or was cancelled.
         prompt_tokens: Input tokens.
-        arrival: When the request reached the engine.
+        arrival: When the request reached the server (``REQUEST_ARRIVAL``),
+            or the engine if no server stamped it.
         admitted: When it started running (after any wait in the queue).
         finished: When it finished.
         token_times: When each token was handed out (streams), or fell due
@@ -278,7 +291,7 @@ class Engine:
             model_name: Reported with its timings.
             prompt_tokens: Its input tokens, reported with its timings.
         """
-        arrival = self.clock.time()
+        arrival = self._arrival()
         await self._admit()
         sequence = Sequence(
             self, schedule, model_name, prompt_tokens, arrival, self.clock.time()
@@ -300,10 +313,12 @@ class Engine:
         The caller waits for tokens with ``Sequence.sleep_until_next`` or
         ``Sequence.sleep_until_done``.
         """
-        arrival = self.clock.time()
+        arrival = self._arrival()
         self.running += 1
         self._notify_state()
-        sequence = Sequence(self, schedule, model_name, prompt_tokens, arrival, arrival)
+        sequence = Sequence(
+            self, schedule, model_name, prompt_tokens, arrival, self.clock.time()
+        )
         try:
             yield sequence
         except BaseException:
@@ -311,6 +326,16 @@ class Engine:
             raise
         finally:
             self._finish(sequence)
+
+    def _arrival(self) -> float:
+        """When the current request arrived: its server's stamp, else now.
+
+        A stamp later than now cannot be of this clock (a test's manual clock
+        behind the server's), so it is ignored.
+        """
+        now = self.clock.time()
+        stamp = REQUEST_ARRIVAL.get()
+        return stamp if stamp is not None and stamp <= now else now
 
     async def _admit(self) -> None:
         limit = self.max_num_seqs
@@ -480,10 +505,10 @@ class Sequence:
         Each token counts as produced at its due time (or now, if that is
         earlier); a reply of no tokens waits for the first token's due time.
         """
-        last = self.due(max(tokens - 1, 0))
-        turn = self.engine.wait_until(last)
-        if turn is not None:
-            await turn
+        if not self.schedule.is_instant:
+            turn = self.engine.wait_until(self.due(max(tokens - 1, 0)))
+            if turn is not None:
+                await turn
         self._record_dues(tokens)
 
     def sleep_until_next(self) -> None:
@@ -502,7 +527,12 @@ class Sequence:
     def _record_dues(self, tokens: int) -> None:
         now = self.engine.clock.time()
         start = len(self.token_times)
-        self.token_times.extend(min(self.due(i), now) for i in range(start, tokens))
+        if self.schedule.is_instant:
+            # Every token is due at ``admitted`` (offsets and gaps are all 0):
+            # the same times as below, without a due time per token.
+            self.token_times.extend([min(self.admitted, now)] * (tokens - start))
+        else:
+            self.token_times.extend(min(self.due(i), now) for i in range(start, tokens))
         if tokens > start:
             self.engine._notify_tokens(self.model_name, tokens - start)
 

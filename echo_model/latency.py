@@ -156,7 +156,7 @@ class Schedule:
     the same every time it is asked, and costs one draw the first time.
     """
 
-    __slots__ = ("_model", "_offsets", "_rng", "prefill")
+    __slots__ = ("_model", "_offsets", "_rng", "is_instant", "prefill")
 
     def __init__(
         self, model: LatencyModel, prompt_tokens: int, rng: random.Random | None
@@ -165,6 +165,8 @@ class Schedule:
         self._rng = rng
         #: Seconds of prefill before the TTFT starts.
         self.prefill = model.prefill_per_token * prompt_tokens
+        #: Whether every offset is 0: every token is due at the start.
+        self.is_instant = model.is_instant
         self._offsets: list[float] = []
 
     def offset(self, index: int) -> float:

@@ -21,7 +21,7 @@ from echo_model.serving.error_shapes import ErrorShapes
 from echo_model.serving.fault_injection import FaultInjection
 from echo_model.serving.langserve_routes import add_langserve_routes
 from echo_model.serving.metrics import ProtocolCounter, ServingMetrics, metrics_route
-from echo_model.serving.middleware import BodySizeLimit, ErrorReplies
+from echo_model.serving.middleware import ArrivalStamp, BodySizeLimit, ErrorReplies
 from echo_model.serving.openai_api import add_openai_routes
 from echo_model.serving.openapi import document_event_streams
 from echo_model.serving.patches import apply_patches
@@ -78,6 +78,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="A deterministic LangChain chat model that echoes.",
     )
+    # One engine per app (so per worker): it paces every protocol's replies
+    # and tells the metrics their timings.
+    metrics = ServingMetrics(settings.model_name)
+    engine = Engine(**settings.engine_options())
+    engine.listeners.append(metrics)
+    app.state.metrics = metrics  # the protocol adapters count requests here
+
     secrets = [settings.api_key] if settings.api_key else []
     # Inside ErrorReplies: an injected disconnect must pass it, to the server.
     app.add_middleware(
@@ -96,14 +103,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             (openai_errors.on_v1, openai_errors.reshape_detail),
         ],
     )
+    # Outside everything of ours: the engine times replies from here.
+    app.add_middleware(ArrivalStamp, clock=engine.clock)
     guards = [Depends(require_api_key(key)) for key in secrets]
-
-    # One engine per app (so per worker): it paces every protocol's replies
-    # and tells the metrics their timings.
-    metrics = ServingMetrics(settings.model_name)
-    engine = Engine(**settings.engine_options())
-    engine.listeners.append(metrics)
-    app.state.metrics = metrics  # the protocol adapters count requests here
 
     # Registered before LangServe's ~60 routes: a request walks the routes in
     # order, and health checks come often.

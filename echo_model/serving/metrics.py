@@ -183,6 +183,7 @@ class ServingMetrics:
         self._running = self.running.labels(model_name)
         self._waiting = self.waiting.labels(model_name)
         self._tokens: dict[str, Any] = {}
+        self._series: dict[str, _ModelSeries] = {}
         # Every series a dashboard expects exists from the start, at zero.
         for protocol in PROTOCOLS:
             self.requests.labels(model_name, protocol)
@@ -217,17 +218,31 @@ class ServingMetrics:
     def on_finish(self, request: FinishedRequest) -> None:
         """Record a finished reply's timings and counts (the engine calls this)."""
         name = self.label(request.model_name)
-        self.request_success.labels(name, request.finished_reason).inc()
-        self.prompt_tokens.labels(name).inc(request.prompt_tokens)
-        self.e2e.labels(name).observe(request.e2e)
-        self.queue_time.labels(name).observe(request.queue_time)
+        series = self._series.get(name)
+        if series is None:
+            series = self._series[name] = _ModelSeries(self, name)
+        success = series.success.get(request.finished_reason)
+        if success is None:
+            success = self.request_success.labels(name, request.finished_reason)
+            series.success[request.finished_reason] = success
+        success.inc()
+        series.prompt_tokens.inc(request.prompt_tokens)
+        series.e2e.observe(request.e2e)
+        series.queue_time.observe(request.queue_time)
         if (ttft := request.ttft) is not None:
-            self.ttft.labels(name).observe(ttft)
-        if gaps := request.inter_token_latencies():
-            itl = self.itl.labels(name)
-            for gap in gaps:
-                itl.observe(gap)
-            self.tpot.labels(name).observe(sum(gaps) / len(gaps))
+            series.ttft.observe(ttft)
+        times = request.token_times
+        if len(times) < 2:
+            return
+        if times[0] == times[-1]:
+            # Times only grow: every gap is 0 (a reply sent whole, no delay).
+            _observe_zeros(series.itl, len(times) - 1)
+            series.tpot.observe(0.0)
+            return
+        gaps = request.inter_token_latencies()
+        for gap in gaps:
+            series.itl.observe(gap)
+        series.tpot.observe(sum(gaps) / len(gaps))
 
     def record_request(
         self, protocol: str, *, error: bool = False, model_name: str | None = None
@@ -297,6 +312,48 @@ class ServingMetrics:
             "tokens": tokens,
             "active": active,
         }
+
+
+class _ModelSeries:
+    """One model name's children of the per-reply series, looked up once.
+
+    ``labels()`` costs a lock and a dict lookup per call; a reply records
+    seven series, so their children are kept per model name (of which there
+    are at most ``MAX_MODEL_NAMES`` + 1).
+    """
+
+    __slots__ = (
+        "e2e", "itl", "prompt_tokens", "queue_time", "success", "tpot", "ttft"
+    )  # fmt: skip
+
+    def __init__(self, metrics: ServingMetrics, name: str) -> None:
+        self.e2e = metrics.e2e.labels(name)
+        self.itl = metrics.itl.labels(name)
+        self.tpot = metrics.tpot.labels(name)
+        self.ttft = metrics.ttft.labels(name)
+        self.queue_time = metrics.queue_time.labels(name)
+        self.prompt_tokens = metrics.prompt_tokens.labels(name)
+        #: ``vllm:request_success_total`` children, by finished reason.
+        self.success: dict[str, Any] = {}
+
+
+def _observe_zeros(histogram: Any, count: int) -> None:
+    """Observe ``0.0`` ``count`` times in a histogram child, in one go.
+
+    The values come out exactly as ``count`` calls to ``observe(0.0)``: the
+    sum gains 0 and the first bucket (every bound is > 0) gains ``count``.
+    prometheus-client has no bulk observe, so this reaches its child's
+    ``_sum`` and ``_buckets``; a client without them gets the plain calls.
+    """
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    bounds = getattr(histogram, "_upper_bounds", None)
+    if buckets is None or total is None or not bounds or bounds[0] < 0:
+        for _ in range(count):
+            histogram.observe(0.0)
+        return
+    total.inc(0.0)
+    buckets[0].inc(count)
 
 
 def metrics_route(metrics: ServingMetrics) -> Callable[[Request], Awaitable[Response]]:

@@ -1,5 +1,7 @@
-"""ASGI middleware: the body-size limit and error replies.
+"""ASGI middleware: the arrival stamp, the body-size limit and error replies.
 
+- ``ArrivalStamp``: notes when each request reached the server, for the
+  engine's timings (``echo_model.engine.REQUEST_ARRIVAL``).
 - ``BodySizeLimit``: answers 413 to oversized bodies.
 - ``ErrorReplies``: turns an unexpected error into a JSON 500 (its message only
   if it is meant for the client), or a cleanly ended stream.
@@ -18,6 +20,7 @@ from pydantic import SecretStr, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from echo_model.chat_models import EchoFaultError
+from echo_model.engine import REQUEST_ARRIVAL, Clock
 
 logger = logging.getLogger("echo_model.server")
 
@@ -25,6 +28,35 @@ logger = logging.getLogger("echo_model.server")
 #: model to inject, and validation errors. Any other message may carry secrets
 #: or internals (of a wrapped model, say), so LangServe hides them, and so do we.
 CLIENT_ERRORS: tuple[type[Exception], ...] = (EchoFaultError, ValidationError)
+
+
+class ArrivalStamp:
+    """ASGI middleware stamping each request's arrival for the engine.
+
+    Outermost of the app's own middleware: the engine then measures a reply's
+    TTFT, e2e and queue time from when the request reached the server, as
+    the client does, not from when the model started (after the request was
+    read, parsed and routed).
+
+    Args:
+        app: The app inside.
+        clock: The engine's clock, so the stamp and its timings agree.
+    """
+
+    def __init__(self, app: ASGIApp, clock: Clock) -> None:
+        self.app = app
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Stamp the arrival for the request's context, then pass it on."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token = REQUEST_ARRIVAL.set(self.clock.time())
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            REQUEST_ARRIVAL.reset(token)
 
 
 class BodySizeLimit:

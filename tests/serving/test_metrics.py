@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from echo_model.engine import Engine, ManualClock, Sequence
+from echo_model.engine import Engine, FinishedRequest, ManualClock, Sequence
 from echo_model.latency import LatencyModel
 from echo_model.serving.app import create_app
 from echo_model.serving.metrics import (
@@ -24,6 +24,7 @@ from echo_model.serving.metrics import (
     ServingMetrics,
     multiprocess_directory,
 )
+from echo_model.serving.middleware import ArrivalStamp
 from echo_model.serving.settings import Settings
 
 #: vLLM's metric families (as the text format names them) and their types.
@@ -319,3 +320,59 @@ async def test_metrics_are_behind_the_api_key() -> None:
         assert (await client.get("/metrics")).status_code == 401
         headers = {"Authorization": "Bearer metrics-key-1"}
         assert (await client.get("/metrics", headers=headers)).status_code == 200
+
+
+async def test_timings_start_when_the_request_reaches_the_server() -> None:
+    """TTFT, e2e and queue time count the HTTP handling before the model starts."""
+    clock = ManualClock(start=100.0)
+    engine = Engine(clock=clock)
+    metrics = ServingMetrics("echo")
+    engine.listeners.append(metrics)
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        clock.now += 0.25  # reading, parsing and routing the request
+        async with engine.run(
+            LatencyModel.from_delays().schedule(), model_name="echo"
+        ) as seq:
+            await seq.wait_done(3)
+
+    stamped = ArrivalStamp(app, clock=clock)  # type: ignore[arg-type]
+    await stamped({"type": "http"}, None, None)  # type: ignore[arg-type]
+    echo = {"model_name": "echo"}
+    for name in ("time_to_first_token", "e2e_request_latency", "request_queue_time"):
+        total = value(metrics, f"vllm:{name}_seconds_sum", **echo)
+        assert total == pytest.approx(0.25), name
+    # Outside a request, a reply arrives when it reaches the engine.
+    async with engine.run(
+        LatencyModel.from_delays().schedule(), model_name="echo"
+    ) as seq:
+        await seq.wait_done(1)
+    assert value(metrics, "vllm:e2e_request_latency_seconds_sum", **echo) == 0.25
+
+
+@pytest.mark.parametrize("gaps", [0, 1, 999])
+def test_zero_gaps_recorded_at_once_match_one_observe_each(gaps: int) -> None:
+    """A reply sent whole records the same ITL histogram as one observe per gap."""
+    tokens = (5.0,) * (gaps + 1)
+    reply = FinishedRequest("echo", "stop", 1, 4.0, 4.5, 6.0, tokens)
+    bulk = ServingMetrics("echo")
+    bulk.on_finish(reply)
+    one_by_one = ServingMetrics("echo")
+    itl, tpot = one_by_one.itl.labels("echo"), one_by_one.tpot.labels("echo")
+    for _ in range(gaps):
+        itl.observe(0.0)
+    if gaps:
+        tpot.observe(0.0)
+
+    def histograms(metrics: ServingMetrics) -> dict[tuple[str, tuple], float]:
+        return {
+            key: number
+            for key, number in samples(metrics).items()
+            if key[0].startswith(("vllm:inter_token", "vllm:time_per_output"))
+            and not key[0].endswith("_created")
+        }
+
+    assert histograms(bulk) == histograms(one_by_one)
+    assert (
+        value(bulk, "vllm:inter_token_latency_seconds_count", model_name="echo") == gaps
+    )
