@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -12,15 +11,14 @@ from langchain.agents import create_agent
 from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langchain_core.tools import tool
-from pydantic import BaseModel
 
-from tests.support.live_server import LiveServer, run_server
+from tests.support.clients import API_KEY, Joke
+from tests.support.live_server import LiveServer
 
 # ChatAnthropic's async HTTP client is cached per process (by base URL) and
 # bound to the event loop that first used it: its async tests share one loop.
 SHARED_LOOP = pytest.mark.asyncio(loop_scope="session")
 
-KEY = "sk-ant-echo-test"
 USER: list[Any] = [{"role": "user", "content": "hello world"}]
 ADD = {
     "name": "add",
@@ -33,35 +31,20 @@ ADD = {
 }
 
 
-class Joke(BaseModel):
-    """A joke and its rating."""
-
-    setup: str
-    rating: int
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with run_server(
-        tmp_path_factory.mktemp("anthropic"), ["--api-key", KEY, "--n", "50"]
-    ) as live:
-        yield live
-
-
 @pytest.fixture
 def client(server: LiveServer) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=server.url, api_key=KEY, max_retries=0)
+    return anthropic.Anthropic(base_url=server.url, api_key=API_KEY, max_retries=0)
 
 
 @pytest.fixture
 def aclient(server: LiveServer) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=server.url, api_key=KEY, max_retries=0)
+    return anthropic.AsyncAnthropic(base_url=server.url, api_key=API_KEY, max_retries=0)
 
 
 @pytest.fixture
 def chat(server: LiveServer) -> ChatAnthropic:
     return ChatAnthropic(
-        base_url=server.url, api_key=KEY, model="claude-echo", max_retries=0
+        base_url=server.url, api_key=API_KEY, model="claude-echo", max_retries=0
     )
 
 
@@ -97,7 +80,7 @@ async def test_async_message(aclient: anthropic.AsyncAnthropic) -> None:
 
 
 def test_bearer_token_and_beta_header_are_accepted(server: LiveServer) -> None:
-    bearer = anthropic.Anthropic(base_url=server.url, auth_token=KEY, max_retries=0)
+    bearer = anthropic.Anthropic(base_url=server.url, auth_token=API_KEY, max_retries=0)
     reply = bearer.beta.messages.create(
         model="m",
         max_tokens=100,
@@ -511,7 +494,7 @@ def test_agent_calls_a_real_tool_and_ends(server: LiveServer) -> None:
         return "Paris"
 
     agent = create_agent(
-        ChatAnthropic(base_url=server.url, api_key=KEY, model="claude-echo"),
+        ChatAnthropic(base_url=server.url, api_key=API_KEY, model="claude-echo"),
         tools=[lookup_capital],
     )
     result = agent.invoke({"messages": [HumanMessage("capital of France?")]})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import httpx
 import openai
@@ -12,11 +11,10 @@ from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
-from pydantic import BaseModel
 
-from tests.support.live_server import LiveServer, run_server
+from tests.support.clients import API_KEY, Joke
+from tests.support.live_server import LiveServer
 
-KEY = "sk-echo-test"
 USER = [{"role": "user", "content": "hello world"}]
 ADD = {
     "type": "function",
@@ -32,36 +30,23 @@ ADD = {
 }
 
 
-class Joke(BaseModel):
-    """A joke and its rating."""
-
-    setup: str
-    rating: int
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with run_server(
-        tmp_path_factory.mktemp("openai"), ["--api-key", KEY, "--n", "50"]
-    ) as live:
-        yield live
-
-
 @pytest.fixture
 def client(server: LiveServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url + "/v1", api_key=KEY, max_retries=0)
+    return openai.OpenAI(base_url=server.url + "/v1", api_key=API_KEY, max_retries=0)
 
 
 @pytest.fixture
 def aclient(server: LiveServer) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=server.url + "/v1", api_key=KEY, max_retries=0)
+    return openai.AsyncOpenAI(
+        base_url=server.url + "/v1", api_key=API_KEY, max_retries=0
+    )
 
 
 @pytest.fixture
 def chat(server: LiveServer) -> ChatOpenAI:
     return ChatOpenAI(
         base_url=server.url + "/v1",
-        api_key=KEY,
+        api_key=API_KEY,
         model="gpt-echo",
         stream_usage=True,
         max_retries=0,
@@ -374,7 +359,7 @@ def test_agent_calls_a_real_tool_and_ends(server: LiveServer) -> None:
         return "Paris"
 
     agent = create_agent(
-        ChatOpenAI(base_url=server.url + "/v1", api_key=KEY, model="m"),
+        ChatOpenAI(base_url=server.url + "/v1", api_key=API_KEY, model="m"),
         tools=[lookup_capital],
     )
     result = agent.invoke({"messages": [HumanMessage("capital of France?")]})
