@@ -15,6 +15,7 @@ from langchain_anthropic import ChatAnthropic
 from langchain_core.language_models import BaseChatModel
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
+from tests.standard_config import EchoOverTheWireConfig
 from tests.support.live_server import LiveServer
 
 INTERNET = "downloads its media from the internet, which this test run cannot reach"
@@ -28,7 +29,7 @@ pytestmark = [
 ]
 
 
-class TestChatAnthropicOverEcho(ChatModelIntegrationTests):
+class TestChatAnthropicOverEcho(EchoOverTheWireConfig, ChatModelIntegrationTests):
     @property
     def chat_model_class(self) -> type[ChatAnthropic]:
         return ChatAnthropic
@@ -60,49 +61,13 @@ class TestChatAnthropicOverEcho(ChatModelIntegrationTests):
         )
 
     @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
     def supports_json_mode(self) -> bool:
         # ChatAnthropic has no json_mode method (function_calling, json_schema).
         return False
 
     @property
-    def supports_image_inputs(self) -> bool:
-        return True
-
-    @property
-    def supports_image_urls(self) -> bool:
-        return True
-
-    @property
-    def supports_pdf_inputs(self) -> bool:
-        return True
-
-    @property
-    def supports_image_tool_message(self) -> bool:
-        return True
-
-    @property
-    def supports_pdf_tool_message(self) -> bool:
-        return True
-
-    @property
     def supports_anthropic_inputs(self) -> bool:
         return True
-
-    @property
-    def model_override_value(self) -> str:
-        return "echo-override"
 
     @pytest.mark.xfail(reason=INTERNET, run=False)
     def test_image_inputs(self, model: BaseChatModel) -> None:

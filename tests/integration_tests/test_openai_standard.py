@@ -15,6 +15,7 @@ import pytest
 from langchain_openai import ChatOpenAI
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
+from tests.standard_config import EchoOverTheWireConfig
 from tests.support.live_server import LiveServer
 
 INTERNET = "downloads its media from the internet, which this test run cannot reach"
@@ -30,7 +31,7 @@ DOWNLOADING = frozenset(
 )
 
 
-class TestChatOpenAIOverEcho(ChatModelIntegrationTests):
+class TestChatOpenAIOverEcho(EchoOverTheWireConfig, ChatModelIntegrationTests):
     @property
     def chat_model_class(self) -> type[ChatOpenAI]:
         return ChatOpenAI
@@ -62,18 +63,6 @@ class TestChatOpenAIOverEcho(ChatModelIntegrationTests):
         self.base_url = live_server.url + "/v1"
 
     @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
     def supports_json_mode(self) -> bool:
         # ChatOpenAI's json_mode sends {"type": "json_object"} and no schema, so
         # the reply cannot have the test's keys; json_object is tested directly
@@ -81,29 +70,5 @@ class TestChatOpenAIOverEcho(ChatModelIntegrationTests):
         return False
 
     @property
-    def supports_image_inputs(self) -> bool:
-        return True
-
-    @property
-    def supports_image_urls(self) -> bool:
-        return True
-
-    @property
-    def supports_pdf_inputs(self) -> bool:
-        return True
-
-    @property
     def supports_audio_inputs(self) -> bool:
         return True
-
-    @property
-    def supports_image_tool_message(self) -> bool:
-        return True
-
-    @property
-    def supports_pdf_tool_message(self) -> bool:
-        return True
-
-    @property
-    def model_override_value(self) -> str:
-        return "echo-override"
