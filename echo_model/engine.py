@@ -6,7 +6,8 @@ the rest wait in a queue; a bigger batch makes a slower step. This engine
 does the same for the echo model, on one asyncio timer per step:
 
 - Each reply is a ``Sequence`` paced by a deadline ``Schedule``
-  (``echo_model.latency``): token ``i`` is due at ``admitted + offset(i)``.
+  (``echo_model.latency``): token ``i`` is due at ``admitted + offset(i)``,
+  where a reply that never waited for a place is admitted when it arrived.
 - A sequence asking for its next token waits on a future; the engine keeps one
   heap of due times and one timer, set for the earliest. When it fires (a
   *step*), every waiting sequence whose token is due within ``step_window``
@@ -32,8 +33,11 @@ Synchronous callers (``Engine.run_sync``) follow the same schedule with
 
 A request's clock starts when it reaches the server, not the engine: a server
 stamps the arrival in ``REQUEST_ARRIVAL`` (read with the engine's clock) as the
-request starts, and the engine measures TTFT, e2e and queue time from it, as a
-client does. Without a stamp, a reply arrives when it reaches the engine.
+request starts. The engine measures TTFT, e2e and queue time from it, as a
+client does, and a reply that did not wait is paced from it: the time the
+server took to read and route the request is part of the TTFT asked for, not
+added to it (a token already due then goes out at once). Without a stamp, a
+reply arrives when it reaches the engine.
 """
 
 from __future__ import annotations
@@ -174,7 +178,8 @@ class FinishedRequest:
         prompt_tokens: Input tokens.
         arrival: When the request reached the server (``REQUEST_ARRIVAL``),
             or the engine if no server stamped it.
-        admitted: When it started running (after any wait in the queue).
+        admitted: When it started running: its arrival, or the end of its wait
+            in the queue.
         finished: When it finished.
         token_times: When each token was handed out (streams), or fell due
             (a whole reply at once).
@@ -292,9 +297,16 @@ class Engine:
             prompt_tokens: Its input tokens, reported with its timings.
         """
         arrival = self._arrival()
-        await self._admit()
+        waited = await self._admit()
+        now = self.clock.time()
         sequence = Sequence(
-            self, schedule, model_name, prompt_tokens, arrival, self.clock.time()
+            self,
+            schedule,
+            model_name,
+            prompt_tokens,
+            arrival,
+            now if waited else arrival,
+            started=now,
         )
         try:
             yield sequence
@@ -317,7 +329,13 @@ class Engine:
         self.running += 1
         self._notify_state()
         sequence = Sequence(
-            self, schedule, model_name, prompt_tokens, arrival, self.clock.time()
+            self,
+            schedule,
+            model_name,
+            prompt_tokens,
+            arrival,
+            arrival,
+            started=self.clock.time(),
         )
         try:
             yield sequence
@@ -337,12 +355,13 @@ class Engine:
         stamp = REQUEST_ARRIVAL.get()
         return stamp if stamp is not None and stamp <= now else now
 
-    async def _admit(self) -> None:
+    async def _admit(self) -> bool:
+        """Take a place in the batch, waiting for one if needed; say if it waited."""
         limit = self.max_num_seqs
         if limit is None or (self.running < limit and not self._queue):
             self.running += 1
             self._notify_state()
-            return
+            return False
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append(turn)
         self._notify_state()
@@ -355,6 +374,7 @@ class Engine:
             elif turn.done() and not turn.cancelled():
                 self._release()  # the place was handed over: pass it on
             raise
+        return True
 
     def _finish(self, sequence: Sequence) -> None:
         request = sequence.finish(self.clock.time())
@@ -439,6 +459,7 @@ class Sequence:
         "model_name",
         "prompt_tokens",
         "schedule",
+        "started",
         "token_times",
     )
 
@@ -450,6 +471,7 @@ class Sequence:
         prompt_tokens: int,
         arrival: float,
         admitted: float,
+        started: float | None = None,
     ) -> None:
         self.engine = engine
         self.schedule = schedule
@@ -457,6 +479,9 @@ class Sequence:
         self.prompt_tokens = prompt_tokens
         self.arrival = arrival
         self.admitted = admitted
+        #: When the engine started running it (``admitted`` may be earlier):
+        #: no token of a reply sent whole counts as produced before this.
+        self.started = admitted if started is None else started
         #: What the reply ended with; set by the caller before it finishes.
         self.finished_reason = "stop"
         #: When each token was handed out.
@@ -502,8 +527,9 @@ class Sequence:
     async def wait_done(self, tokens: int) -> None:
         """Wait until the last of ``tokens`` tokens is due (a reply sent whole).
 
-        Each token counts as produced at its due time (or now, if that is
-        earlier); a reply of no tokens waits for the first token's due time.
+        Each token counts as produced at its due time, or when the reply
+        started if that is later, or now if that is earlier; a reply of no
+        tokens waits for the first token's due time.
         """
         if not self.schedule.is_instant:
             turn = self.engine.wait_until(self.due(max(tokens - 1, 0)))
@@ -527,12 +553,16 @@ class Sequence:
     def _record_dues(self, tokens: int) -> None:
         now = self.engine.clock.time()
         start = len(self.token_times)
+        started = self.started
         if self.schedule.is_instant:
             # Every token is due at ``admitted`` (offsets and gaps are all 0):
             # the same times as below, without a due time per token.
-            self.token_times.extend([min(self.admitted, now)] * (tokens - start))
+            first = min(max(self.admitted, started), now)
+            self.token_times.extend([first] * (tokens - start))
         else:
-            self.token_times.extend(min(self.due(i), now) for i in range(start, tokens))
+            self.token_times.extend(
+                min(max(self.due(i), started), now) for i in range(start, tokens)
+            )
         if tokens > start:
             self.engine._notify_tokens(self.model_name, tokens - start)
 

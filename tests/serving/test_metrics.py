@@ -339,9 +339,11 @@ async def test_timings_start_when_the_request_reaches_the_server() -> None:
     stamped = ArrivalStamp(app, clock=clock)  # type: ignore[arg-type]
     await stamped({"type": "http"}, None, None)  # type: ignore[arg-type]
     echo = {"model_name": "echo"}
-    for name in ("time_to_first_token", "e2e_request_latency", "request_queue_time"):
+    for name in ("time_to_first_token", "e2e_request_latency"):
         total = value(metrics, f"vllm:{name}_seconds_sum", **echo)
         assert total == pytest.approx(0.25), name
+    # It never waited for a place: no queue time.
+    assert value(metrics, "vllm:request_queue_time_seconds_sum", **echo) == 0
     # Outside a request, a reply arrives when it reaches the engine.
     async with engine.run(
         LatencyModel.from_delays().schedule(), model_name="echo"

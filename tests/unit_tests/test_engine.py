@@ -8,6 +8,7 @@ import pytest
 
 from echo_model.engine import (
     ABORT,
+    REQUEST_ARRIVAL,
     Engine,
     FinishedRequest,
     ManualClock,
@@ -286,3 +287,45 @@ def test_bad_limits_are_refused() -> None:
         Engine(max_num_seqs=0)
     with pytest.raises(ValueError, match="step_growth"):
         Engine(step_growth=-1)
+
+
+async def test_a_reply_is_paced_from_its_arrival_at_the_server() -> None:
+    """The server's handling before the model starts is part of the asked TTFT."""
+    engine, clock, recorder = make_engine()
+    model = LatencyModel.from_delays(0.5, 0.02)
+    token = REQUEST_ARRIVAL.set(100.0)  # the server stamped it at 100.0
+    try:
+        await clock.advance(0.3)  # reading and routing the request
+        task = asyncio.create_task(stream(engine, model, 3))
+    finally:
+        REQUEST_ARRIVAL.reset(token)
+    await clock.advance(10)
+    sequence = await task
+    assert sequence.token_times == pytest.approx([100.5, 100.52, 100.54], abs=1e-9)
+    [finished] = recorder.finished
+    assert finished.ttft == pytest.approx(0.5)
+    assert finished.queue_time == 0
+
+
+async def test_a_token_due_before_the_model_started_goes_at_once() -> None:
+    engine, clock, recorder = make_engine()
+    model = LatencyModel.from_delays(0.1, 0.1)
+    token = REQUEST_ARRIVAL.set(100.0)
+    try:
+        await clock.advance(0.25)  # the first two tokens are due by now
+        task = asyncio.create_task(stream(engine, model, 3))
+        whole = asyncio.create_task(sent_whole(engine, model, 3))
+    finally:
+        REQUEST_ARRIVAL.reset(token)
+    await clock.advance(10)
+    sequence = await task
+    assert sequence.token_times == pytest.approx([100.25, 100.25, 100.3], abs=1e-9)
+    # A reply sent whole counts no token before the model started.
+    assert (await whole).token_times == pytest.approx([100.25, 100.25, 100.3])
+    assert [f.ttft for f in recorder.finished] == pytest.approx([0.25, 0.25])
+
+
+async def sent_whole(engine: Engine, model: LatencyModel, tokens: int) -> Sequence:
+    async with engine.run(model.schedule(), model_name="echo") as sequence:
+        await sequence.wait_done(tokens)
+    return sequence
