@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,7 +152,7 @@ def run_echo_server(
     for attempt in range(3):
         server = _start(log_dir, args, api_key, attempt)
         try:
-            _wait_until_healthy(server, startup_timeout)
+            wait_until_healthy(server.process, server.url, startup_timeout, server.log)
         except RuntimeError:
             stop_process_group(server.process)
             if PORT_TAKEN.search(server.log()) and attempt < 2:
@@ -229,26 +229,42 @@ def free_port() -> int:
         return port
 
 
-def _wait_until_healthy(server: EchoServer, timeout: float) -> None:
+def wait_until_healthy(
+    process: subprocess.Popen[Any],
+    url: str,
+    timeout: float,
+    describe: Callable[[], str] = str,
+) -> None:
+    """Wait until ``url``/health answers 200.
+
+    Args:
+        process: The server's process: its exit fails the wait at once.
+        url: The server's root URL.
+        timeout: Seconds to wait.
+        describe: What a failure shows of the server: its log, or its command.
+
+    Raises:
+        RuntimeError: The process exited first, or the time ran out.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if server.process.poll() is not None:
+        if process.poll() is not None:
             msg = (
-                f"echo server exited with {server.process.returncode} before it"
-                f" was ready; its log:\n{server.log()}"
+                f"server exited with {process.returncode} before it was ready;"
+                f" it says:\n{describe()}"
             )
             raise RuntimeError(msg)
         try:
-            if httpx.get(server.url + "/health", timeout=1.0).status_code == 200:
+            if httpx.get(url + "/health", timeout=1.0).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.05)
-    msg = f"echo server not healthy after {timeout}s; its log:\n{server.log()}"
+    msg = f"server not healthy after {timeout}s; it says:\n{describe()}"
     raise RuntimeError(msg)
 
 
-def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+def stop_process_group(process: subprocess.Popen[Any], timeout: float = 15.0) -> None:
     """Stop ``process`` and its process group: SIGTERM, then SIGKILL."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)

@@ -11,13 +11,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.processes import (
-    ROOT,
+from echo_model.testing.server import (
     free_port,
-    process_table,
     stop_process_group,
     wait_until_healthy,
 )
+from tests.support.processes import ROOT, process_table
 
 
 @dataclass

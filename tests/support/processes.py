@@ -1,29 +1,36 @@
-"""Starting servers for a benchmark, and reading what they cost."""
+"""Starting servers for a benchmark, and reading what they cost.
+
+Finding a port, waiting for ``/health`` and stopping a process group are the
+pytest plugin's (``echo_model.testing.server``); the tests use them from here.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+from echo_model.testing.server import (
+    free_port,
+    stop_process_group,
+    wait_until_healthy,
+)
+
+__all__ = [
+    "ROOT",
+    "ProcessEntry",
+    "Server",
+    "free_port",
+    "process_table",
+    "serve",
+    "stop_process_group",
+    "wait_until_healthy",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -60,45 +67,6 @@ def serve(command: Sequence[str], timeout: float = 60.0) -> Iterator[Server]:
         yield server
     finally:
         stop_process_group(process)
-
-
-def wait_until_healthy(
-    process: subprocess.Popen,
-    url: str,
-    timeout: float,
-    describe: Callable[[], str] = str,
-) -> None:
-    """Wait until ``url``/health answers 200; fail if ``process`` exits first.
-
-    ``describe()`` adds what to show on failure (the command, the server log).
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            msg = f"server exited with {process.returncode}: {describe()}"
-            raise RuntimeError(msg)
-        try:
-            if httpx.get(url + "/health", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    msg = f"server did not become healthy in {timeout}s: {describe()}"
-    raise RuntimeError(msg)
-
-
-def stop_process_group(process: subprocess.Popen, timeout: float = 15.0) -> int:
-    """Stop ``process`` and its group (SIGTERM, then SIGKILL); return its code."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout)
-    with contextlib.suppress(ProcessLookupError):  # leave no worker behind
-        os.killpg(process.pid, signal.SIGKILL)
-    return process.returncode
 
 
 @dataclass(frozen=True)
