@@ -16,7 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from tests.support.processes import Server
@@ -102,24 +102,34 @@ class StreamError(Exception):
     """The server refused a stream (a status other than 200)."""
 
 
-_DATA_EVENT = b"event: data\r\n"
-_END_EVENT = b"event: end\r\n"
-_KEEP = max(len(_DATA_EVENT), len(_END_EVENT)) - 1
+class StreamMarks(NamedTuple):
+    """The bytes marking a content event and the end of a stream in one protocol."""
+
+    content: bytes
+    end: bytes
+
+
+#: LangServe's ``/stream``: its ``data`` events and its ``end`` event.
+LANGSERVE_MARKS = StreamMarks(b"event: data\r\n", b"event: end\r\n")
 
 #: No benchmark stream may take longer: a hung server fails the run.
 STREAM_TIMEOUT_S = 120.0
 
 
-async def read_stream(url: str, body: dict[str, Any]) -> StreamResult:
-    """POST ``body`` to a LangServe ``/stream`` URL and time its data events.
+async def read_stream(
+    url: str, body: dict[str, Any], marks: StreamMarks = LANGSERVE_MARKS
+) -> StreamResult:
+    """POST ``body`` to a streaming URL and time its content events.
 
-    A bare HTTP/1.1 client on an asyncio socket, counting event markers in the
-    bytes as they arrive: parsing every SSE line with httpx took the client
-    most of a core at 35k events/s, as much as the server spent producing
-    them, so the client was the bottleneck. One connection per stream
-    (``Connection: close``): the server ends the body by closing it. Raises
-    ``TimeoutError`` if the stream takes longer than ``STREAM_TIMEOUT_S``.
+    A bare HTTP/1.1 client on an asyncio socket, counting ``marks`` in the
+    bytes as they arrive (LangServe's ``/stream`` events by default; OpenAI's
+    and Anthropic's in ``openai_bench``): parsing every SSE line with httpx
+    took the client most of a core at 35k events/s, as much as the server
+    spent producing them, so the client was the bottleneck. One connection per
+    stream (``Connection: close``): the server ends the body by closing it.
+    Raises ``TimeoutError`` if the stream takes longer than ``STREAM_TIMEOUT_S``.
     """
+    keep = max(len(marks.content), len(marks.end)) - 1
     parts = urlsplit(url)
     payload = json.dumps(body).encode()
     request = (
@@ -143,15 +153,15 @@ async def read_stream(url: str, body: dict[str, Any]) -> StreamResult:
                 # A marker may straddle two reads: keep the last bytes, shorter
                 # than a marker, so none is counted twice.
                 window = tail + data
-                if found := window.count(_DATA_EVENT):
+                if found := window.count(marks.content):
                     now = time.perf_counter() - start
                     if result.first_chunk_s is None:
                         result.first_chunk_s = now
                     result.chunks += found
                     result.event_times.extend([now] * found)
-                if _END_EVENT in window:
+                if marks.end in window:
                     result.completed = True
-                tail = window[-_KEEP:]
+                tail = window[-keep:]
         finally:
             writer.close()
             await writer.wait_closed()

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import shutil
 import statistics
@@ -37,16 +36,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from fastapi import Body, FastAPI
 
 from benchmarks.load import (
-    STREAM_TIMEOUT_S,
     RateResult,
-    StreamError,
+    StreamMarks,
     StreamResult,
+    read_stream,
     single_stream_rate,
     wrk_invoke,
 )
@@ -212,55 +210,8 @@ def serve_peer(peer: Peer, timeout: float = 60.0) -> Iterator[Server]:
 # --- OpenAI streams --------------------------------------------------------------
 
 #: What a content chunk and a stream's end look like: OpenAI's, Anthropic's.
-OPENAI_MARKS = (b'"delta":{"content":', b"data: [DONE]")
-ANTHROPIC_MARKS = (b'"type":"text_delta"', b"event: message_stop")
-
-
-async def read_openai_stream(
-    url: str, body: dict[str, Any], marks: tuple[bytes, bytes] = OPENAI_MARKS
-) -> StreamResult:
-    """POST a streaming chat completion and time its content deltas.
-
-    The same bare asyncio client as ``load.read_stream`` (parsing every SSE
-    line with httpx would make the client the bottleneck), counting OpenAI's
-    content deltas and ``data: [DONE]`` instead of LangServe's events
-    (Anthropic's ``text_delta``s and ``message_stop`` with ``ANTHROPIC_MARKS``).
-    """
-    content, done = marks
-    keep = max(len(content), len(done)) - 1
-    parts = urlsplit(url)
-    payload = json.dumps(body).encode()
-    request = (
-        f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-        "Content-Type: application/json\r\nAccept: text/event-stream\r\n"
-        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
-    ).encode() + payload
-    result = StreamResult()
-    start = time.perf_counter()
-    async with asyncio.timeout(STREAM_TIMEOUT_S):
-        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-        try:
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = head.split(b" ", 2)[1]
-            if status != b"200":
-                msg = f"the server answered {status.decode()}"
-                raise StreamError(msg)
-            tail = b""
-            while data := await reader.read(65536):
-                window = tail + data
-                if found := window.count(content):
-                    if result.first_chunk_s is None:
-                        result.first_chunk_s = time.perf_counter() - start
-                    result.chunks += found
-                if done in window:
-                    result.completed = True
-                tail = window[-keep:]
-        finally:
-            writer.close()
-            await writer.wait_closed()
-    result.total_s = time.perf_counter() - start
-    return result
+OPENAI_MARKS = StreamMarks(b'"delta":{"content":', b"data: [DONE]")
+ANTHROPIC_MARKS = StreamMarks(b'"type":"text_delta"', b"event: message_stop")
 
 
 @dataclass
@@ -277,11 +228,11 @@ class StreamsResult:
 
 
 async def _one_at_a_time(
-    url: str, body: dict[str, Any], repeats: int, marks: tuple[bytes, bytes]
+    url: str, body: dict[str, Any], repeats: int, marks: StreamMarks
 ) -> list[float]:
     rates = []
     for _ in range(repeats):
-        result = await read_openai_stream(url, body, marks)
+        result = await read_stream(url, body, marks)
         rates.append(result.chunks / result.total_s)
     return rates
 
@@ -290,7 +241,7 @@ def single_openai_stream_rate(
     url: str,
     body: dict[str, Any],
     repeats: int = 5,
-    marks: tuple[bytes, bytes] = OPENAI_MARKS,
+    marks: StreamMarks = OPENAI_MARKS,
 ) -> tuple[float, float]:
     """Return the median chunks/s of one stream at a time, and the client's CPU."""
     cpu0, start = time.process_time(), time.perf_counter()
@@ -303,13 +254,13 @@ def concurrent_openai_streams(
     url: str,
     body: dict[str, Any],
     streams: int,
-    marks: tuple[bytes, bytes] = OPENAI_MARKS,
+    marks: StreamMarks = OPENAI_MARKS,
 ) -> StreamsResult:
     """Open ``streams`` streams at once; report completions and first-chunk times."""
 
     async def run() -> list[StreamResult]:
         return await asyncio.gather(
-            *(read_openai_stream(url, body, marks) for _ in range(streams))
+            *(read_stream(url, body, marks) for _ in range(streams))
         )
 
     cpu0, start = time.process_time(), time.perf_counter()
