@@ -184,12 +184,14 @@ class ServingMetrics:
         self._waiting = self.waiting.labels(model_name)
         self._tokens: dict[str, Any] = {}
         self._series: dict[str, _ModelSeries] = {}
+        self._children: dict[tuple[Counter, str, str], Any] = {}
         # Every series a dashboard expects exists from the start, at zero.
         for protocol in PROTOCOLS:
             self.requests.labels(model_name, protocol)
             self.request_errors.labels(model_name, protocol)
         self._running.set(0)
         self._waiting.set(0)
+        self._waiting_now = 0
 
     # --- Recording -----------------------------------------------------------------
 
@@ -205,7 +207,9 @@ class ServingMetrics:
     def on_state(self, running: int, waiting: int) -> None:
         """Set the running and waiting gauges (the engine calls this)."""
         self._running.set(running)
-        self._waiting.set(waiting)
+        if waiting != self._waiting_now:  # most changes are of running only
+            self._waiting_now = waiting
+            self._waiting.set(waiting)
 
     def on_tokens(self, model_name: str, count: int) -> None:
         """Count tokens as they go out (the engine calls this)."""
@@ -254,14 +258,22 @@ class ServingMetrics:
         broken mid-way) is counted as started first, then ``record_error``.
         """
         name = self.label(model_name or self.model_name)
-        self.requests.labels(name, protocol).inc()
+        self._child(self.requests, name, protocol).inc()
         if error:
-            self.request_errors.labels(name, protocol).inc()
+            self._child(self.request_errors, name, protocol).inc()
 
     def record_error(self, protocol: str, *, model_name: str | None = None) -> None:
         """Count a request of ``protocol``, already counted, as failed."""
         name = self.label(model_name or self.model_name)
-        self.request_errors.labels(name, protocol).inc()
+        self._child(self.request_errors, name, protocol).inc()
+
+    def _child(self, counter: Counter, name: str, protocol: str) -> Any:
+        """Return ``counter``'s child for a model and protocol, looked up once."""
+        key = (counter, name, protocol)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = counter.labels(name, protocol)
+        return child
 
     def record_fault(self, kind: str, protocol: str) -> None:
         """Count a fault injected on purpose (``fault_injection`` calls this)."""
