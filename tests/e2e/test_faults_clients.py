@@ -53,6 +53,24 @@ def assert_still_serving(server: LiveServer) -> None:
     assert reply.json()["choices"][0]["message"]["content"] == "hello"
 
 
+def client_for(kind: str, server: LiveServer, **options: Any) -> Any:
+    """``kind``'s client on ``server``, with ``options`` (retries, timeout, headers).
+
+    ``kind`` is "openai" or "anthropic" (the SDKs), "ChatOpenAI" or
+    "ChatAnthropic". The server wants no key; the clients want one, any.
+    """
+    if kind == "openai":
+        return openai.OpenAI(base_url=server.url + "/v1", api_key="k", **options)
+    if kind == "anthropic":
+        return anthropic.Anthropic(base_url=server.url, api_key="k", **options)
+    if kind == "ChatOpenAI":
+        return ChatOpenAI(
+            base_url=server.url + "/v1", api_key="k", model="m", **options
+        )
+    assert kind == "ChatAnthropic", kind
+    return ChatAnthropic(base_url=server.url, api_key="k", model="m", **options)
+
+
 # --- Clients, each called once, with the fault in a header -------------------------
 
 
@@ -60,12 +78,8 @@ def call(client: str, server: LiveServer, fault: str, *, stream: bool) -> Any:
     """Call ``client`` once with ``X-Echo-Fault: fault``; return its reply text."""
     headers = {"X-Echo-Fault": fault}
     if client == "openai":
-        sdk = openai.OpenAI(
-            base_url=server.url + "/v1",
-            api_key="k",
-            max_retries=0,
-            timeout=TIMEOUT,
-            default_headers=headers,
+        sdk = client_for(
+            client, server, max_retries=0, timeout=TIMEOUT, default_headers=headers
         )
         if stream:
             chunks = sdk.chat.completions.create(model="m", messages=HELLO, stream=True)
@@ -78,12 +92,8 @@ def call(client: str, server: LiveServer, fault: str, *, stream: bool) -> Any:
             .message.content
         )
     if client == "anthropic":
-        asdk = anthropic.Anthropic(
-            base_url=server.url,
-            api_key="k",
-            max_retries=0,
-            timeout=TIMEOUT,
-            default_headers=headers,
+        asdk = client_for(
+            client, server, max_retries=0, timeout=TIMEOUT, default_headers=headers
         )
         if stream:
             with asdk.messages.stream(
@@ -93,19 +103,13 @@ def call(client: str, server: LiveServer, fault: str, *, stream: bool) -> Any:
         return asdk.messages.create(model="m", max_tokens=50, messages=HELLO).content
     model: Any
     if client == "ChatOpenAI":
-        model = ChatOpenAI(
-            base_url=server.url + "/v1",
-            api_key="k",
-            model="m",
-            max_retries=0,
-            timeout=TIMEOUT,
-            default_headers=headers,
+        model = client_for(
+            client, server, max_retries=0, timeout=TIMEOUT, default_headers=headers
         )
     elif client == "ChatAnthropic":
-        model = ChatAnthropic(
-            base_url=server.url,
-            api_key="k",
-            model="m",
+        model = client_for(
+            client,
+            server,
             max_retries=0,
             default_request_timeout=TIMEOUT,
             default_headers=headers,
@@ -228,20 +232,11 @@ def test_two_retries_on_a_429_make_exactly_three_attempts(
     protocol = sdk
     before = injected(server, "status", protocol)
     headers = {"X-Echo-Fault": "status=429; retry_after=0"}
-    client: Any
+    client = client_for(sdk, server, max_retries=2, default_headers=headers)
     if sdk == "openai":
-        client = openai.OpenAI(
-            base_url=server.url + "/v1",
-            api_key="k",
-            max_retries=2,
-            default_headers=headers,
-        )
         with pytest.raises(openai.RateLimitError):
             client.chat.completions.create(model="m", messages=HELLO)
     else:
-        client = anthropic.Anthropic(
-            base_url=server.url, api_key="k", max_retries=2, default_headers=headers
-        )
         with pytest.raises(anthropic.RateLimitError):
             client.messages.create(model="m", max_tokens=5, messages=HELLO)
     assert injected(server, "status", protocol) - before == 3
@@ -254,59 +249,23 @@ def test_a_fault_on_the_first_attempt_only_lets_the_retry_succeed(
     protocol = "anthropic" if "nthropic" in sdk else "openai"
     before = injected(server, "status", protocol)
     headers = {"X-Echo-Fault": "status=503; attempts=1; retry_after=0.01"}
+    client = client_for(sdk, server, max_retries=1, default_headers=headers)
     reply: Any
     if sdk == "openai":
-        client = openai.OpenAI(
-            base_url=server.url + "/v1",
-            api_key="k",
-            max_retries=1,
-            default_headers=headers,
-        )
         reply = client.chat.completions.create(model="m", messages=HELLO)
         reply = reply.choices[0].message.content
     elif sdk == "anthropic":
-        aclient = anthropic.Anthropic(
-            base_url=server.url, api_key="k", max_retries=1, default_headers=headers
-        )
-        reply = aclient.messages.create(model="m", max_tokens=50, messages=HELLO)
+        reply = client.messages.create(model="m", max_tokens=50, messages=HELLO)
         reply = reply.content[0].text
-    elif sdk == "ChatOpenAI":
-        reply = (
-            ChatOpenAI(
-                base_url=server.url + "/v1",
-                api_key="k",
-                model="m",
-                max_retries=1,
-                default_headers=headers,
-            )
-            .invoke("hello")
-            .content
-        )
     else:
-        reply = (
-            ChatAnthropic(
-                base_url=server.url,
-                api_key="k",
-                model="m",
-                max_retries=1,
-                default_headers=headers,
-            )
-            .invoke("hello")
-            .content
-        )
+        reply = client.invoke("hello").content
     assert reply == "hello"
     assert injected(server, "status", protocol) - before == 1
 
 
 def test_chat_openai_falls_back_on_a_503(server: LiveServer) -> None:
     def chat(**headers: str) -> ChatOpenAI:
-        return ChatOpenAI(
-            base_url=server.url + "/v1",
-            api_key="k",
-            model="m",
-            max_retries=0,
-            default_headers=headers,
-        )
+        return client_for("ChatOpenAI", server, max_retries=0, default_headers=headers)
 
     primary = chat(**{"X-Echo-Fault": "status=503"})
     fallback = chat(**{"X-Echo-Fault": "none"})
@@ -325,9 +284,9 @@ def test_other_clients_are_served_during_a_stall_and_after_disconnects(
     stalled = threading.Event()
 
     def stall() -> None:
-        client = openai.OpenAI(
-            base_url=server.url + "/v1",
-            api_key="k",
+        client = client_for(
+            "openai",
+            server,
             max_retries=0,
             timeout=5,
             default_headers={"X-Echo-Fault": "stall; after=1; seconds=30"},
@@ -380,9 +339,7 @@ def call_with_option(
 ) -> Any:
     """Call ``client`` once with ``fault`` in its per-request options, no header."""
     if client == "openai":
-        sdk = openai.OpenAI(
-            base_url=server.url + "/v1", api_key="k", max_retries=0, timeout=TIMEOUT
-        )
+        sdk = client_for(client, server, max_retries=0, timeout=TIMEOUT)
         extra = {"echo": {"fault": fault}}
         if stream:
             chunks = sdk.chat.completions.create(
@@ -394,9 +351,7 @@ def call_with_option(
         reply = sdk.chat.completions.create(model="m", messages=HELLO, extra_body=extra)
         return reply.choices[0].message.content
     if client == "anthropic":
-        asdk = anthropic.Anthropic(
-            base_url=server.url, api_key="k", max_retries=0, timeout=TIMEOUT
-        )
+        asdk = client_for(client, server, max_retries=0, timeout=TIMEOUT)
         extra = {"echo": {"fault": fault}}
         if stream:
             with asdk.messages.stream(
@@ -442,14 +397,11 @@ def test_two_retries_on_a_429_option_make_exactly_three_attempts(
 ) -> None:
     before = injected(server, "status", sdk)
     extra = {"echo": {"fault": "status=429; retry_after=0"}}
+    client = client_for(sdk, server, max_retries=2)
     if sdk == "openai":
-        client: Any = openai.OpenAI(
-            base_url=server.url + "/v1", api_key="k", max_retries=2
-        )
         with pytest.raises(openai.RateLimitError):
             client.chat.completions.create(model="m", messages=HELLO, extra_body=extra)
     else:
-        client = anthropic.Anthropic(base_url=server.url, api_key="k", max_retries=2)
         with pytest.raises(anthropic.RateLimitError):
             client.messages.create(
                 model="m", max_tokens=5, messages=HELLO, extra_body=extra
