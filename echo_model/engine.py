@@ -516,7 +516,9 @@ class Sequence:
         An overdue token goes at once (the stream catches up), after one pass
         of the event loop, so a stream that is behind never starves the others.
         """
-        turn = self.engine.wait_until(self.due())
+        # A reply with no delay has every token due at once: no due time to
+        # work out, no step to wait for.
+        turn = None if self.schedule.is_instant else self.engine.wait_until(self.due())
         if turn is None:
             await asyncio.sleep(0)
         else:

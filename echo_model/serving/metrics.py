@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -235,18 +237,9 @@ class ServingMetrics:
         series.queue_time.observe(request.queue_time)
         if (ttft := request.ttft) is not None:
             series.ttft.observe(ttft)
-        times = request.token_times
-        if len(times) < 2:
-            return
-        if times[0] == times[-1]:
-            # Times only grow: every gap is 0 (a reply sent whole, no delay).
-            _observe_zeros(series.itl, len(times) - 1)
-            series.tpot.observe(0.0)
-            return
-        gaps = request.inter_token_latencies()
-        for gap in gaps:
-            series.itl.observe(gap)
-        series.tpot.observe(sum(gaps) / len(gaps))
+        if gaps := request.inter_token_latencies():
+            _observe_all(series.itl, gaps)
+            series.tpot.observe(sum(gaps) / len(gaps))
 
     def record_request(
         self, protocol: str, *, error: bool = False, model_name: str | None = None
@@ -349,23 +342,38 @@ class _ModelSeries:
         self.success: dict[str, Any] = {}
 
 
-def _observe_zeros(histogram: Any, count: int) -> None:
-    """Observe ``0.0`` ``count`` times in a histogram child, in one go.
+#: Held while a histogram's sum is read and written back (``_observe_all``).
+_BULK_LOCK = threading.Lock()
 
-    The values come out exactly as ``count`` calls to ``observe(0.0)``: the
-    sum gains 0 and the first bucket (every bound is > 0) gains ``count``.
-    prometheus-client has no bulk observe, so this reaches its child's
-    ``_sum`` and ``_buckets``; a client without them gets the plain calls.
+
+def _observe_all(histogram: Any, values: list[float]) -> None:
+    """Observe ``values`` in a histogram child, in order, in one go.
+
+    The counts and the sum come out exactly as one ``observe`` per value:
+    the sum gets each value added in turn, each value counts in the first
+    bucket whose bound it does not exceed. A 1000-token stream has 999 gaps,
+    and 999 ``observe`` calls cost about 1.7 ms. prometheus-client has no
+    bulk observe, so this reaches its child's ``_sum``, ``_buckets`` and
+    ``_upper_bounds`` (the tests hold it to one ``observe`` per value); a
+    client without them gets the plain calls.
     """
     buckets = getattr(histogram, "_buckets", None)
     total = getattr(histogram, "_sum", None)
     bounds = getattr(histogram, "_upper_bounds", None)
-    if buckets is None or total is None or not bounds or bounds[0] < 0:
-        for _ in range(count):
-            histogram.observe(0.0)
+    if buckets is None or total is None or not bounds:
+        for value in values:
+            histogram.observe(value)
         return
-    total.inc(0.0)
-    buckets[0].inc(count)
+    counts = [0] * len(bounds)
+    with _BULK_LOCK:  # a reply finished in a thread (a sync call) records too
+        running = total.get()
+        for value in values:
+            running += value
+            counts[bisect_left(bounds, value)] += 1
+        total.set(running)
+    for index, count in enumerate(counts):
+        if count:
+            buckets[index].inc(count)
 
 
 def metrics_route(metrics: ServingMetrics) -> Callable[[Request], Awaitable[Response]]:
