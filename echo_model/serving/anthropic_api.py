@@ -42,7 +42,7 @@ from langchain_core.messages.tool import tool_call
 from langchain_core.runnables import Runnable
 from starlette.responses import Response, StreamingResponse
 
-from echo_model.chat_models import EchoChatModel, EchoFaultError
+from echo_model.chat_models import EchoFaultError
 from echo_model.serving import anthropic_schemas as an
 from echo_model.serving.anthropic_errors import (
     AnthropicRoute,
@@ -60,6 +60,7 @@ from echo_model.serving.generation import (
     StreamEvent,
     TextDelta,
     ToolCall,
+    served_model_parts,
 )
 from echo_model.serving.limits import Limits
 from echo_model.serving.metrics import request_metrics
@@ -156,13 +157,7 @@ def add_anthropic_routes(
         limits: The server's request limits.
         guards: Dependencies every route needs (the API-key check).
     """
-    model = getattr(configurable, "default", None)
-    if not isinstance(model, EchoChatModel):
-        msg = f"expected a configurable EchoChatModel, got {type(model).__name__}"
-        raise TypeError(msg)
-    adapter = AnthropicAdapter(
-        Generator(model), SimulationOptions(configurable, limits), limits
-    )
+    adapter = AnthropicAdapter(*served_model_parts(configurable, limits), limits)
     app.include_router(adapter.router(guards))
 
 

@@ -319,6 +319,28 @@ class Generator:
                 yield finish
 
 
+def served_model_parts(
+    configurable: Runnable, limits: Limits
+) -> tuple[Generator, SimulationOptions]:
+    """Return the generator and the option checks every wire adapter serves with.
+
+    Args:
+        configurable: The configurable model LangServe serves
+            (``runnables.configurable_model``): its default model, with the
+            server's defaults, answers; its configurable fields' rules check
+            the per-request options.
+        limits: The server's request limits.
+
+    Raises:
+        TypeError: ``configurable`` does not wrap an ``EchoChatModel``.
+    """
+    model = getattr(configurable, "default", None)
+    if not isinstance(model, EchoChatModel):
+        msg = f"expected a configurable EchoChatModel, got {type(model).__name__}"
+        raise TypeError(msg)
+    return Generator(model), SimulationOptions(configurable, limits)
+
+
 def check_tool_choice(tool_choice: Any, tools: Sequence[dict[str, Any]]) -> None:
     """Refuse a tool choice the model would silently ignore.
 
@@ -374,4 +396,5 @@ __all__ = [
     "TextDelta",
     "ToolCall",
     "check_tool_choice",
+    "served_model_parts",
 ]

@@ -29,7 +29,7 @@ from langchain_core.runnables import Runnable
 from starlette.responses import Response, StreamingResponse
 
 from echo_model import __version__
-from echo_model.chat_models import EchoChatModel, EchoFaultError
+from echo_model.chat_models import EchoFaultError
 from echo_model.serving import openai_schemas as oa
 from echo_model.serving.fault_injection import FaultAnswered
 from echo_model.serving.generation import (
@@ -42,6 +42,7 @@ from echo_model.serving.generation import (
     StreamEvent,
     TextDelta,
     ToolCall,
+    served_model_parts,
 )
 from echo_model.serving.limits import Limits
 from echo_model.serving.metrics import request_metrics
@@ -87,9 +88,10 @@ def add_openai_routes(
 ) -> None:
     """Serve OpenAI's Chat Completions API at ``/v1`` on ``app``.
 
-    Adds the routes (behind ``guards``), OpenAI's error shape for every
-    ``/v1`` response (a middleware and the validation-error handler; other
-    routes keep theirs).
+    Adds the routes (behind ``guards``) and the validation-error handler that
+    answers ``/v1`` bodies in OpenAI's shape (other routes keep FastAPI's);
+    the app gives other ``/v1`` refusals OpenAI's shape
+    (``error_shapes.ErrorShapes`` with ``openai_errors.reshape_detail``).
 
     Args:
         app: The app.
@@ -100,13 +102,7 @@ def add_openai_routes(
         limits: The server's request limits.
         guards: Dependencies every route needs (the API-key check).
     """
-    model = getattr(configurable, "default", None)
-    if not isinstance(model, EchoChatModel):
-        msg = f"expected a configurable EchoChatModel, got {type(model).__name__}"
-        raise TypeError(msg)
-    adapter = OpenAIAdapter(
-        Generator(model), SimulationOptions(configurable, limits), limits
-    )
+    adapter = OpenAIAdapter(*served_model_parts(configurable, limits), limits)
     app.include_router(adapter.router(guards))
     app.add_exception_handler(RequestValidationError, validation_error_handler)
 
