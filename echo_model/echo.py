@@ -38,6 +38,7 @@ MEDIA_KINDS = {
     "video": "video",
     "file": "file",
     "document": "file",
+    "text-plain": "file",
 }
 
 
@@ -103,6 +104,14 @@ def media_marker(block: dict[str, Any]) -> str | None:
         header, _, data = url.partition(",")
         mime = header.removeprefix("data:").split(";")[0] or mime
         url = None
+    # A plain-text document carries its text as is, not base64: LangChain's
+    # ``text-plain`` block in ``text``, Anthropic's text source in ``data``.
+    plain = block.get("text") if block.get("type") == "text-plain" else None
+    if plain is None and nested.get("type") == "text":
+        plain = nested.get("data")
+    if isinstance(plain, str):
+        size = len(plain.encode("utf-8"))
+        return f"[{kind} {mime or 'text/plain'}, {size} bytes]"
     if isinstance(data, str):
         size = len(data) * 3 // 4 - data[-2:].count("=")
         return f"[{kind} {mime or 'unknown type'}, {size} bytes]"

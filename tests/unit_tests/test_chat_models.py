@@ -221,6 +221,18 @@ def test_text_blocks_in_order_and_media_as_markers() -> None:
             },
             f"[file application/pdf, {len(PDF)} bytes]",
         ),
+        # Plain-text documents carry their text as is (UTF-8 bytes counted).
+        (
+            {"type": "text-plain", "text": "né doc", "mime_type": "text/plain"},
+            "[file text/plain, 7 bytes]",
+        ),
+        (
+            {
+                "type": "document",
+                "source": {"type": "text", "media_type": "text/plain", "data": "né"},
+            },
+            "[file text/plain, 3 bytes]",
+        ),
     ],
 )
 async def test_each_media_form_gives_its_marker(block: dict, marker: str) -> None:
