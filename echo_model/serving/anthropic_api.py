@@ -40,7 +40,7 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.tool import tool_call
 from langchain_core.runnables import Runnable
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from echo_model.chat_models import EchoFaultError
 from echo_model.serving import anthropic_schemas as an
@@ -63,9 +63,9 @@ from echo_model.serving.generation import (
     served_model_parts,
 )
 from echo_model.serving.limits import Limits
-from echo_model.serving.metrics import request_metrics
+from echo_model.serving.metrics import count_request
+from echo_model.serving.wire import event_stream, json_response
 
-JSON = "application/json"
 PROTOCOL = "anthropic"  # the metrics' protocol label
 #: Characters of tool input JSON per ``input_json_delta``: the input streams
 #: in fragments, as Anthropic's does, which clients must join.
@@ -211,14 +211,7 @@ class AnthropicAdapter:
         The ``anthropic-version`` and ``anthropic-beta`` headers are accepted
         and change nothing.
         """
-        metrics = request_metrics(request)
-        if metrics:
-            metrics.record_request(PROTOCOL, model_name=body.model)
-
-        def failed() -> None:
-            if metrics:
-                metrics.record_error(PROTOCOL, model_name=body.model)
-
+        failed = count_request(request, PROTOCOL, body.model)
         try:
             generation_request = await self._generation_request(body, request)
             if body.stream:
@@ -229,13 +222,11 @@ class AnthropicAdapter:
             return error_response(error.message)
         except EchoFaultError as error:
             failed()
-            return Response(
-                orjson.dumps(_fault_body(error)), status_code=500, media_type=JSON
-            )
+            return json_response(_fault_body(error), status_code=500)
         except FaultAnswered:  # the echo.fault option's status or context refusal
             failed()
             raise
-        return _json(message(generation, _message_id()))
+        return json_response(message(generation, _message_id()))
 
     async def count_tokens(
         self, body: an.CountTokensRequest, request: Request
@@ -246,7 +237,7 @@ class AnthropicAdapter:
         except InvalidRequest as error:
             return error_response(error.message)
         tokens = self.generator.input_tokens(GenerationRequest(messages=messages))
-        return _json({"input_tokens": tokens})
+        return json_response({"input_tokens": tokens})
 
     # --- Request -> generation request -------------------------------------------
 
@@ -319,11 +310,7 @@ class AnthropicAdapter:
             input_tokens=self.generator.input_tokens(generation_request),
             on_fault=failed,
         )
-        return StreamingResponse(
-            frames,
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        return event_stream(frames)
 
 
 # --- Anthropic messages -> LangChain messages ------------------------------------
@@ -627,10 +614,6 @@ def _event(name: str, data: dict[str, Any]) -> bytes:
 
 
 # --- Small helpers ---------------------------------------------------------------
-
-
-def _json(body: dict[str, Any]) -> Response:
-    return Response(orjson.dumps(body), media_type=JSON)
 
 
 def _message_id() -> str:

@@ -399,6 +399,27 @@ def request_metrics(request: Request) -> ServingMetrics | None:
     return metrics if isinstance(metrics, ServingMetrics) else None
 
 
+def count_request(
+    request: Request, protocol: str, model_name: str | None = None
+) -> Callable[[], None]:
+    """Count one request of ``protocol`` as it starts; return what counts it failed.
+
+    What a wire adapter calls once per request: the returned function records
+    the request as an error (a refusal, an injected fault, a stream broken
+    mid-way). Without metrics on the app, both do nothing.
+
+    Args:
+        request: The request (its app holds the metrics).
+        protocol: The ``protocol`` label (``openai``, ``anthropic``).
+        model_name: The model name the client asked for.
+    """
+    metrics = request_metrics(request)
+    if metrics is None:
+        return lambda: None
+    metrics.record_request(protocol, model_name=model_name)
+    return lambda: metrics.record_error(protocol, model_name=model_name)
+
+
 class ProtocolCounter(BaseCallbackHandler):
     """Counts model runs of one protocol (LangServe's) as requests and errors.
 

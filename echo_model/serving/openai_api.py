@@ -26,7 +26,7 @@ from langchain_core.messages import (
 )
 from langchain_core.messages.tool import invalid_tool_call, tool_call
 from langchain_core.runnables import Runnable
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from echo_model import __version__
 from echo_model.chat_models import EchoFaultError
@@ -45,17 +45,17 @@ from echo_model.serving.generation import (
     served_model_parts,
 )
 from echo_model.serving.limits import Limits
-from echo_model.serving.metrics import request_metrics
+from echo_model.serving.metrics import count_request
 from echo_model.serving.openai_errors import (
     error_body,
     error_response,
     validation_error_handler,
 )
+from echo_model.serving.wire import event_stream, json_response
 
 PROTOCOL = "openai"  # the metrics' protocol label
 SYSTEM_FINGERPRINT = f"fp_echo_{__version__}"
 MAX_STOP_SEQUENCES = 4  # OpenAI's limit
-JSON = "application/json"
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": oa.ErrorResponse, "description": description}
     for status, description in [
@@ -152,11 +152,11 @@ class OpenAIAdapter:
     async def list_models(self) -> Response:
         """List the served model (any name is answered by it)."""
         data = [self._model_object(self.generator.model.model_name)]
-        return _json({"object": "list", "data": data})
+        return json_response({"object": "list", "data": data})
 
     async def get_model(self, model_id: str) -> Response:
         """Describe a model: every name is served, by the echo model."""
-        return _json(self._model_object(model_id))
+        return json_response(self._model_object(model_id))
 
     async def chat_completions(
         self, body: oa.ChatCompletionRequest, request: Request
@@ -167,14 +167,7 @@ class OpenAIAdapter:
         ``chat.completion.chunk``s ending with ``data: [DONE]``. The echo
         options ride in ``echo`` (the SDK's ``extra_body``).
         """
-        metrics = request_metrics(request)
-        if metrics:
-            metrics.record_request(PROTOCOL, model_name=body.model)
-
-        def failed() -> None:
-            if metrics:
-                metrics.record_error(PROTOCOL, model_name=body.model)
-
+        failed = count_request(request, PROTOCOL, body.model)
         try:
             generation_request = await self._generation_request(body, request)
             if body.stream:
@@ -189,7 +182,7 @@ class OpenAIAdapter:
         except FaultAnswered:  # the echo.fault option's status or context refusal
             failed()
             raise
-        return _json(
+        return json_response(
             completion(generation, _completion_id(), int(time.time()), body.n or 1)
         )
 
@@ -254,11 +247,7 @@ class OpenAIAdapter:
             include_usage=include_usage,
             failed=failed,
         )
-        return StreamingResponse(
-            frames,
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        return event_stream(frames)
 
     def _model_object(self, model_id: str) -> dict[str, Any]:
         return {
@@ -502,10 +491,6 @@ def _call_arguments(call: ToolCall) -> dict[str, Any]:
 # --- Small helpers ---------------------------------------------------------------
 
 
-def _json(body: dict[str, Any]) -> Response:
-    return Response(orjson.dumps(body), media_type=JSON)
-
-
 def _completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
@@ -520,4 +505,4 @@ def _fault_body(error: EchoFaultError) -> dict[str, Any]:
 
 
 def _fault_response(error: EchoFaultError) -> Response:
-    return Response(orjson.dumps(_fault_body(error)), status_code=500, media_type=JSON)
+    return json_response(_fault_body(error), status_code=500)
