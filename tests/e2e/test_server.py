@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -181,10 +182,18 @@ def test_the_model_s_api_key_variable_does_not_lock_the_server(
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_the_app_is_built_once_per_process(tmp_path: Path, workers: int) -> None:
+    marker = "echo-model app created in process"
     with run_server(tmp_path, args=["--workers", str(workers)]) as server:
         assert httpx.get(server.url + "/health").status_code == 200
+        # The first worker up answers /health; give the others time to start.
+        deadline = time.monotonic() + 20
+        while server.log().count(marker) < workers and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # a second build in any process would show by now
         log = server.log()
-    assert log.count("echo-model app created in process") == workers
+    assert log.count(marker) == workers
+    pids = {line.rsplit(" ", 1)[-1] for line in log.splitlines() if marker in line}
+    assert len(pids) == workers  # one build in each worker, none in the parent
 
 
 def test_bad_environment_value_is_a_clear_startup_error() -> None:

@@ -28,6 +28,9 @@ app = create_app(Settings(n=20, max_n=20, max_delay=0.001))
 schema = schemathesis.openapi.from_asgi("/openapi.json", app).include(
     path_regex="^/v1/messages"
 )
+# schemathesis stops reading an event stream after 20 events by default;
+# read each to its end, so that a stream cut short is the server's doing.
+schema.config.max_stream_events = 2000
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
