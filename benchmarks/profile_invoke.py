@@ -22,7 +22,7 @@ from typing import Any
 from benchmarks.apps import bare_app, floor_app, guide_app, langserve_app
 from echo_model import EchoChatModel
 from echo_model.serving.app import create_app
-from echo_model.serving.runnables import configurable_model
+from echo_model.serving.protocols.langserve.runnables import configurable_model
 from echo_model.serving.settings import Settings
 from tests.support.asgi import post
 

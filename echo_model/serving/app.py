@@ -13,23 +13,32 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi_offline import FastAPIOffline
 
 from echo_model import __version__
+from echo_model.chat_models import EchoChatModel
 from echo_model.engine import Engine
-from echo_model.serving import anthropic_errors, openai_errors
-from echo_model.serving.anthropic_api import add_anthropic_routes
-from echo_model.serving.auth import require_api_key
-from echo_model.serving.error_shapes import ErrorShapes
-from echo_model.serving.fault_injection import FaultInjection
-from echo_model.serving.langserve_routes import add_langserve_routes
-from echo_model.serving.metrics import ProtocolCounter, ServingMetrics, metrics_route
-from echo_model.serving.middleware import ArrivalStamp, BodySizeLimit, ErrorReplies
-from echo_model.serving.openai_api import add_openai_routes
-from echo_model.serving.openapi import document_event_streams
+from echo_model.serving.core.auth import require_api_key
+from echo_model.serving.core.error_shapes import ErrorShapes
+from echo_model.serving.core.fault_middleware import FaultInjection
+from echo_model.serving.core.metrics import ServingMetrics, metrics_route
+from echo_model.serving.core.middleware import ArrivalStamp, BodySizeLimit, ErrorReplies
+from echo_model.serving.core.openapi import document_event_streams
+from echo_model.serving.core.protocol import ServingContext, WireProtocol
+from echo_model.serving.core.stats import stats_route
 from echo_model.serving.patches import apply_patches
-from echo_model.serving.runnables import configurable_model
+from echo_model.serving.protocols.anthropic import AnthropicProtocol
+from echo_model.serving.protocols.langserve import LangServeProtocol
+from echo_model.serving.protocols.openai import OpenAIProtocol
 from echo_model.serving.settings import Settings, parse_settings
-from echo_model.serving.stats import stats_route
 
 logger = logging.getLogger("echo_model.server")
+
+#: The protocols served, in the order their paths are matched: Anthropic's
+#: ``/v1/messages`` before OpenAI's, which claims the rest of ``/v1``; both
+#: before LangServe's ~60 routes, which a request walks in order.
+PROTOCOLS: tuple[type[WireProtocol], ...] = (
+    AnthropicProtocol,
+    OpenAIProtocol,
+    LangServeProtocol,
+)
 
 #: What the index page points to.
 LINKS = {
@@ -83,26 +92,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = ServingMetrics(settings.model_name)
     engine = Engine(**settings.engine_options())
     engine.listeners.append(metrics)
-    app.state.metrics = metrics  # the protocol adapters count requests here
+    app.state.metrics = metrics  # for whoever holds the app (tests, embedders)
+    protocols = [protocol() for protocol in PROTOCOLS]
 
     secrets = [settings.api_key] if settings.api_key else []
     # Inside ErrorReplies: an injected disconnect must pass it, to the server.
     app.add_middleware(
         FaultInjection,
+        protocols=protocols,
+        metrics=metrics,
         server_fault=settings.server_fault(),
         context_window=settings.context_window,
     )
     app.add_middleware(ErrorReplies, secrets=secrets)
     app.add_middleware(BodySizeLimit, max_body_bytes=limits.max_body_bytes)
     # Outermost: the refusals of every layer inside (body size, error replies,
-    # API key, router) reach /v1 clients in their protocol's shape.
-    app.add_middleware(
-        ErrorShapes,
-        shapes=[
-            (anthropic_errors.on_messages, anthropic_errors.reshape_detail),
-            (openai_errors.on_v1, openai_errors.reshape_detail),
-        ],
-    )
+    # API key, router) reach each protocol's clients in its own shape.
+    app.add_middleware(ErrorShapes, protocols=protocols)
     # Outside everything of ours: the engine times replies from here.
     app.add_middleware(ArrivalStamp, clock=engine.clock)
     guards = [Depends(require_api_key(key)) for key in secrets]
@@ -136,17 +142,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return HTMLResponse(f"<h1>echo-model {__version__}</h1><ul>{items}</ul>")
         return LINKS
 
-    model = configurable_model(
-        **settings.model_defaults(),
-        engine=engine,
-        callbacks=[ProtocolCounter(metrics, "langserve")],
+    context = ServingContext(
+        model=EchoChatModel(**settings.model_defaults(), engine=engine),
+        limits=limits,
+        metrics=metrics,
+        guards=guards,
     )
-    # Before LangServe's routes, which a request walks in order.
-    # Anthropic's before OpenAI's: its error-shape middleware must sit inside
-    # OpenAI's (which reshapes the rest of /v1).
-    add_anthropic_routes(app, model, limits=limits, guards=guards)
-    add_openai_routes(app, model, limits=limits, guards=guards)
-    add_langserve_routes(app, model, limits=limits, guards=guards)
+    for protocol in protocols:
+        protocol.add_routes(app, context)
 
     document_event_streams(app)
     logger.info("echo-model app created in process %d", os.getpid())

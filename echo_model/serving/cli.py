@@ -14,7 +14,7 @@ import uvicorn
 from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
 
 from echo_model import __version__
-from echo_model.serving.metrics import multiprocess_directory
+from echo_model.serving.core.metrics import multiprocess_directory
 from echo_model.serving.patches import apply_patches
 from echo_model.serving.settings import LOOPBACK_HOSTS, Settings, parse_settings
 

@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from echo_model.serving.faults import Fault, FaultSpecError, parse_fault
-from echo_model.serving.limits import Limits
+from echo_model.serving.core.fault_spec import Fault, FaultSpecError, parse_fault
+from echo_model.serving.core.limits import Limits
 
 ENV_PREFIX = "ECHO_"
 LOOPBACK_HOSTS = frozenset(["127.0.0.1", "localhost", "::1"])
@@ -44,7 +44,7 @@ class Settings:
             API key (the server refuses to start that way otherwise).
         max_body_bytes, max_n, max_messages, max_batch, max_delay,
             max_stop_sequences, max_stop_length: Request limits (see
-            ``echo_model.serving.limits.Limits``).
+            ``echo_model.serving.core.limits.Limits``).
         n: Default echo length (clients may override it per request).
         model_name: Model name reported in response metadata.
         first_token_delay: Default simulated seconds before the first chunk.

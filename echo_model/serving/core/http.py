@@ -1,0 +1,60 @@
+"""HTTP pieces every protocol uses alike: JSON replies, event streams, routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.responses import Response, StreamingResponse
+
+JSON = "application/json"
+#: Headers of an event stream: no caching, and no buffering by a proxy (nginx
+#: reads ``X-Accel-Buffering``), so each event reaches the client as it is sent.
+EVENT_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def json_response(body: dict[str, Any], status_code: int = 200) -> Response:
+    """Return ``body`` as a JSON reply, encoded by orjson."""
+    return Response(orjson.dumps(body), status_code=status_code, media_type=JSON)
+
+
+def event_stream(frames: AsyncIterator[bytes]) -> StreamingResponse:
+    """Return the Server-Sent Events reply that sends ``frames`` as they come."""
+    return StreamingResponse(
+        frames, media_type="text/event-stream", headers=EVENT_STREAM_HEADERS
+    )
+
+
+def validation_route(
+    answer: Callable[[RequestValidationError], Response],
+    count_failure: Callable[[], None],
+) -> type[APIRoute]:
+    """Return a route class answering bodies that fail validation with ``answer``.
+
+    FastAPI raises ``RequestValidationError`` inside a route's handler and
+    leaves it to an app-wide handler; a protocol answers its own routes'
+    instead, in its shape, so no protocol changes another's replies (nor
+    FastAPI's 422 on routes of no protocol). Each such request is counted
+    as failed (``count_failure``).
+    """
+
+    class ValidationAnsweringRoute(APIRoute):
+        def get_route_handler(
+            self,
+        ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handle = super().get_route_handler()
+
+            async def handler(request: Request) -> Response:
+                try:
+                    return await handle(request)
+                except RequestValidationError as error:
+                    count_failure()
+                    return answer(error)
+
+            return handler
+
+    return ValidationAnsweringRoute

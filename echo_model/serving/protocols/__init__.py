@@ -1,0 +1,6 @@
+"""The wire protocols, one package each (``openai``, ``anthropic``, ``langserve``).
+
+Each holds its routes, wire types, error shape and stream frames, and one
+``WireProtocol`` object the app and the shared layers use. Protocols never
+import each other; what they share is in ``echo_model.serving.core``.
+"""
