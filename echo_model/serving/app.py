@@ -19,7 +19,12 @@ from echo_model.serving.core.auth import require_api_key
 from echo_model.serving.core.error_shapes import ErrorShapes
 from echo_model.serving.core.fault_middleware import FaultInjection
 from echo_model.serving.core.metrics import ServingMetrics, metrics_route
-from echo_model.serving.core.middleware import ArrivalStamp, BodySizeLimit, ErrorReplies
+from echo_model.serving.core.middleware import (
+    ArrivalStamp,
+    BodySizeLimit,
+    ErrorReplies,
+    RequestIds,
+)
 from echo_model.serving.core.openapi import document_event_streams
 from echo_model.serving.core.protocol import ServingContext, WireProtocol
 from echo_model.serving.core.stats import stats_route
@@ -109,6 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost: the refusals of every layer inside (body size, error replies,
     # API key, router) reach each protocol's clients in its own shape.
     app.add_middleware(ErrorShapes, protocols=protocols)
+    # Outside those: every reply, a refusal of any layer too, carries the id.
+    app.add_middleware(RequestIds, protocols=protocols)
     # Outside everything of ours: the engine times replies from here.
     app.add_middleware(ArrivalStamp, clock=engine.clock)
     guards = [Depends(require_api_key(key)) for key in secrets]

@@ -6,24 +6,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-#: The header that makes the server fail a request on purpose (issue 16), the
-#: same on every protocol: ``status=429; retry_after=0``, ``error; after=3``, ...
+from echo_model.options import OPTION_NAMES
+
+#: The header that makes the server fail a request on purpose, the same on
+#: every protocol: ``status=429; retry_after=0``, ``error; after=3``, ...
 FAULT_HEADER = "X-Echo-Fault"
 
-#: The per-request simulation options every route accepts (LangServe's
-#: ``configurable`` fields; the ``echo`` body object of the OpenAI and
-#: Anthropic routes).
-SIMULATION_OPTIONS = frozenset(
-    [
-        "n",
-        "stop",
-        "first_token_delay",
-        "token_delay",
-        "fail_after_chunks",
-        "error_rate",
-        "seed",
-    ]
-)
+#: The per-request options every route accepts (LangServe's ``configurable``
+#: fields; the ``echo`` body object of the OpenAI and Anthropic routes), from
+#: the one list of options; ``fault`` is sent as the header instead.
+SIMULATION_OPTIONS = OPTION_NAMES - {"fault"}
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
-"""ASGI middleware: the arrival stamp, the body-size limit and error replies.
+"""ASGI middleware: the arrival stamp, request ids, the body-size limit, error replies.
 
 - ``ArrivalStamp``: notes when each request reached the server, for the
   engine's timings (``echo_model.engine.REQUEST_ARRIVAL``).
+- ``RequestIds``: gives every request an id, sent back in a response header
+  (each protocol names it) and used by the error log and 500 bodies.
 - ``BodySizeLimit``: answers 413 to oversized bodies.
 - ``ErrorReplies``: turns an unexpected error into a JSON 500 (its message only
   if it is meant for the client), or a cleanly ended stream.
@@ -21,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from echo_model.chat_models import EchoFaultError
 from echo_model.engine import REQUEST_ARRIVAL, Clock
+from echo_model.serving.core.protocol import WireProtocol
 
 logger = logging.getLogger("echo_model.server")
 
@@ -57,6 +60,65 @@ class ArrivalStamp:
             await self.app(scope, receive, send)
         finally:
             REQUEST_ARRIVAL.reset(token)
+
+
+#: Where a request's id is kept in ``scope["state"]`` (``request.state``).
+REQUEST_ID_KEY = "request_id"
+#: The response header carrying the id on paths no protocol claims.
+REQUEST_ID_HEADER = "x-request-id"
+
+
+def new_request_id() -> str:
+    """Return a fresh request id, in the ``req_...`` form Anthropic's have."""
+    return f"req_{uuid.uuid4().hex}"
+
+
+def request_id(scope: Scope) -> str | None:
+    """Return the id ``RequestIds`` gave the request of ``scope``, if any."""
+    state = scope.get("state")
+    value = state.get(REQUEST_ID_KEY) if isinstance(state, dict) else None
+    return value if isinstance(value, str) else None
+
+
+class RequestIds:
+    """ASGI middleware giving every request an id, sent back in a header.
+
+    The header is the one the protocol that claims the path names
+    (``WireProtocol.request_id_header``: ``request-id`` on Anthropic's
+    routes, as Anthropic sends it and the SDK reads it into ``_request_id``),
+    else ``x-request-id``. Every response carries it, errors included; the
+    error middleware logs an unexpected error under the same id and names it
+    in the 500 body (``error_id``).
+
+    Args:
+        app: The app inside.
+        protocols: The protocols served, the most specific paths first.
+    """
+
+    def __init__(self, app: ASGIApp, protocols: Sequence[WireProtocol] = ()) -> None:
+        self.app = app
+        self.protocols = tuple(protocols)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Give the request its id and add the header to the response."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        value = new_request_id()
+        scope.setdefault("state", {})[REQUEST_ID_KEY] = value
+        path = scope["path"]
+        name = next(
+            (p.request_id_header for p in self.protocols if p.claims(path)),
+            REQUEST_ID_HEADER,
+        ).encode()
+        header = (name, value.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), header]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 class BodySizeLimit:
@@ -144,7 +206,7 @@ class ErrorReplies:
         try:
             await self.app(scope, receive, tracked_send)
         except Exception as error:
-            error_id = uuid.uuid4().hex
+            error_id = request_id(scope) or new_request_id()
             # Formatted here, not by the log handler, to mask the secrets in it.
             logger.error(
                 "unhandled error %s on %s\n%s",

@@ -269,7 +269,8 @@ def options_description(how: str) -> str:
 def options_table(limits: Limits | None = None) -> str:
     """Return the Markdown table of every option: name, type, default, limit, meaning.
 
-    What the docs publish (docs/options.md); a test keeps them equal.
+    What the docs publish (docs/options.md); a test keeps them equal. Run
+    ``python -m echo_model.serving.core.options`` to print it.
     """
     limits = limits or Limits()
     rows = [
@@ -278,23 +279,26 @@ def options_table(limits: Limits | None = None) -> str:
     ]
     for option in REQUEST_OPTIONS:
         schema = TypeAdapter(option_type(option.name)).json_schema()
-        default = (
-            "none" if option.target == "server" else repr(model_default(option.name))
-        )
-        limit = (
-            f"`--{option.limit.replace('_', '-')}` ({_limit(option, limits)})"
-            if option.limit
-            else (
-                "`--max-stop-sequences`, `--max-stop-length`"
-                if option.name == "stop"
-                else ""
-            )
-        )
+        default = None if option.target == "server" else model_default(option.name)
         rows.append(
-            f"| `{option.name}` | {_type_text(schema)} | {default} | {limit} |"
-            f" {option.description} |"
+            f"| `{option.name}` | {_type_text(schema)} |"
+            f" {'none' if default is None else default} |"
+            f" {_limit_text(option, limits)} | {option.description} |"
         )
     return "\n".join(rows) + "\n"
+
+
+def _limit_text(option: RequestOption, limits: Limits) -> str:
+    """The server flag capping ``option``, and its default value."""
+    if option.limit:
+        flag = "--" + option.limit.replace("_", "-")
+        return f"`{flag}` ({_limit(option, limits)})"
+    if option.name == "stop":  # a list: its count and each one's length
+        return (
+            f"`--max-stop-sequences` ({limits.max_stop_sequences}),"
+            f" `--max-stop-length` ({limits.max_stop_length})"
+        )
+    return ""
 
 
 def _type_text(schema: dict[str, Any]) -> str:
@@ -314,6 +318,10 @@ def _type_text(schema: dict[str, Any]) -> str:
     if "maxLength" in schema:
         return f"{kind} (at most {schema['maxLength']} characters)"
     return str(kind)
+
+
+if __name__ == "__main__":
+    print(options_table(), end="")
 
 
 __all__ = [

@@ -66,6 +66,8 @@ class WireProtocol(ABC):
     name: str
     #: The status that refuses a malformed ``X-Echo-Fault`` header.
     header_status: int = 400
+    #: The response header carrying the request's id.
+    request_id_header: str = "x-request-id"
 
     @abstractmethod
     def add_routes(self, app: FastAPI, context: ServingContext) -> None:

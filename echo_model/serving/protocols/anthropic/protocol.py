@@ -20,6 +20,9 @@ class AnthropicProtocol(WireProtocol):
     """Anthropic's protocol: ``/v1/messages`` and the paths below it."""
 
     name = PROTOCOL
+    # Anthropic sends its request id in ``request-id`` on every response, errors
+    # included; the SDK reads it into ``message._request_id``.
+    request_id_header = "request-id"
 
     def add_routes(self, app: FastAPI, context: ServingContext) -> None:
         """Serve ``/v1/messages`` and ``/v1/messages/count_tokens``."""
