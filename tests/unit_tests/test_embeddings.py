@@ -194,6 +194,8 @@ GOLDEN = {
         "45448ef6e1e9f2cb",
     ),
     "!!!": ("6df714c71bcb1e63", "ebb69da094ed5736"),
+    # repeats: 1 + ln 3 by the scheme's own ln, one unit in the last place off libm's
+    "cat cat cat dog": ("315057a267a9f606", "491fd16060bc6c6f"),
 }
 
 
