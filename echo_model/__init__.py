@@ -1,9 +1,9 @@
 """echo-model: a deterministic LangChain chat model that echoes, served over HTTP.
 
-``EchoChatModel`` and ``EchoFaultError`` load on first use: importing a
-subpackage (the pytest plugin in ``echo_model.testing``, which pytest loads in
-every session of a project that installs echo-model) then costs nothing until
-the model is needed.
+``EchoChatModel``, ``EchoFaultError`` and ``EchoEmbeddings`` load on first
+use: importing a subpackage (the pytest plugin in ``echo_model.testing``, which
+pytest loads in every session of a project that installs echo-model) then costs
+nothing until the model is needed.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from echo_model.chat_models import EchoChatModel, EchoFaultError
+    from echo_model.embeddings import EchoEmbeddings
 
 try:
     __version__ = version("echo-model")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0"
 
-__all__ = ["EchoChatModel", "EchoFaultError", "__version__"]
+__all__ = ["EchoChatModel", "EchoEmbeddings", "EchoFaultError", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -27,5 +28,9 @@ def __getattr__(name: str) -> Any:
         from echo_model import chat_models
 
         return getattr(chat_models, name)
+    if name == "EchoEmbeddings":
+        from echo_model import embeddings
+
+        return embeddings.EchoEmbeddings
     msg = f"module 'echo_model' has no attribute {name!r}"
     raise AttributeError(msg)

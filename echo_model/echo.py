@@ -198,13 +198,18 @@ def echo(
         text=reply,
         finish_reason=finish_reason,
         stop_sequence=matched,
-        input_tokens=sum(len(t) for t in texts),
+        input_tokens=sum(count_tokens(t) for t in texts),
     )
+
+
+def count_tokens(text: str) -> int:
+    """Tokens in ``text``: one per Unicode code point, the unit of all usage."""
+    return len(text)
 
 
 def input_tokens(messages: Sequence[BaseMessage]) -> int:
     """Characters of echoable text across ``messages``: the usage's input tokens."""
-    return sum(len(message_text(m)) for m in messages)
+    return sum(count_tokens(message_text(m)) for m in messages)
 
 
 def tool_call_echo(

@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from benchmarks import soak
+from benchmarks.embedding_dimensions import corpus, queries, recall_at_1
 from benchmarks.guide_model import GuideEchoModel
 from benchmarks.load import (
     StreamError,
@@ -159,3 +160,11 @@ def test_pacing_bench_tiny_run() -> None:
     assert [r.chunks for r in peer.results] == [10] * 4
     assert len(ours.gaps_s()) == 4 * 10
     assert checks.lines  # every target reported, met or not
+
+
+def test_embedding_dimensions_harness_scores_a_small_corpus() -> None:
+    documents = corpus()[:20]
+    asked = queries(documents, seed=0, rounds=1)
+    assert len(asked) == 20
+    assert recall_at_1(documents, asked, 65536) >= 0.5
+    assert recall_at_1(documents, asked, 1) < 0.5  # all collide: ties, no hits
