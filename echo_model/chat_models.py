@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from echo_model.echo import Echo, echo, json_echo, message_text, tool_call_echo
 from echo_model.engine import DEFAULT_ENGINE, Engine
+from echo_model.faults import EchoFaultError
 from echo_model.latency import LatencyModel, Schedule
 from echo_model.structured import structured_output
 from echo_model.tools import (
@@ -55,8 +56,7 @@ DEFAULT_MODEL_NAME = "echo"
 _INPUT_SCHEMAS: dict[tuple[type, str], type[BaseModel]] = {}
 
 
-class EchoFaultError(RuntimeError):
-    """The failure ``fail_after_chunks`` and ``error_rate`` inject on purpose."""
+__all__ = ["DEFAULT_MODEL_NAME", "EchoChatModel", "EchoFaultError"]
 
 
 class EchoChatModel(BaseChatModel):
