@@ -46,6 +46,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 DOCUMENTS = [
     "README.md",
     "docs/model.md",
+    "docs/fixtures.md",
     "docs/http.md",
     "docs/performance.md",
     "docs/openai.md",
