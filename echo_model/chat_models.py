@@ -14,8 +14,10 @@ of the process in steps and reports their timings.
 from __future__ import annotations
 
 import inspect
+import math
 import random
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -36,10 +38,16 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool
 from langchain_core.utils import secret_from_env
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 
 from echo_model.echo import Echo, echo, json_echo, message_text, tool_call_echo
-from echo_model.engine import DEFAULT_ENGINE, Engine
+from echo_model.engine import DEFAULT_ENGINE, Engine, Sequence
+from echo_model.faults import EchoFaultError, FixtureMissError
+from echo_model.fixtures.counters import InMemorySequenceCounter, SequenceCounter
+from echo_model.fixtures.loader import FixtureSource, load_fixtures
+from echo_model.fixtures.matcher import FixtureRequest, match_fixture
+from echo_model.fixtures.replies import fixture_calls, fixture_echo, fixture_error
+from echo_model.fixtures.rules import Fixture
 from echo_model.latency import LatencyModel, Schedule
 from echo_model.structured import structured_output
 from echo_model.tools import (
@@ -55,8 +63,7 @@ DEFAULT_MODEL_NAME = "echo"
 _INPUT_SCHEMAS: dict[tuple[type, str], type[BaseModel]] = {}
 
 
-class EchoFaultError(RuntimeError):
-    """The failure ``fail_after_chunks`` and ``error_rate`` inject on purpose."""
+__all__ = ["DEFAULT_MODEL_NAME", "EchoChatModel", "EchoFaultError"]
 
 
 class EchoChatModel(BaseChatModel):
@@ -187,6 +194,23 @@ class EchoChatModel(BaseChatModel):
         ``fail_after_chunks`` and ``error_rate`` (with ``seed``) make calls
         raise ``EchoFaultError``, for testing clients.
 
+    Scripted replies (fixtures):
+        ``fixtures`` takes aimock's chat fixture format (a file, a folder of
+        them, a dict, a list of fixture dicts, or loaded ``Fixture`` rules); the
+        first fixture that matches the call answers with its text, its tool
+        calls or its error (``FixtureErrorReply``), and a call none matches is
+        echoed as usual. The keyword arguments ``fixture_context`` and
+        ``fixture_strict`` of a call override the fields of the same names.
+        See ``docs/fixtures.md``.
+
+        .. code-block:: python
+
+            model = EchoChatModel(fixtures=[
+                {"match": {"userMessage": "hi"}, "response": {"content": "Hello!"}}
+            ])
+            model.invoke("hi there").content  # 'Hello!'
+            model.invoke("bye").content  # 'bye'
+
     Per-call overrides:
         These keyword arguments of ``invoke``, ``stream`` and friends (or
         ``bind``) change a call; any other is accepted and ignored (including
@@ -304,6 +328,54 @@ class EchoChatModel(BaseChatModel):
     )
     """Optional API key, read from ``ECHO_API_KEY``: how a real model keeps one."""
 
+    fixtures: Any = None
+    """Scripted replies in aimock's chat fixture format (``docs/fixtures.md``).
+
+    A path (a file, or a folder: its files in sorted order, then its
+    subfolders'), a dict holding a ``fixtures`` list, a list of fixture dicts
+    or ``Fixture`` rules. Read and checked when the model is built
+    (``FixtureLoadError`` names the file, fixture and field of anything it
+    cannot honour). A path or plain data keeps the model serializable.
+    """
+
+    fixture_context: str | None = None
+    """The context of calls that name none (``fixture_context=`` per call).
+
+    Fixtures whose match has a ``context`` answer only calls in that context,
+    and each context counts ``sequenceIndex`` matches on its own.
+    """
+
+    fixture_strict: bool = False
+    """Whether a call no fixture matches fails (``FixtureMissError``) instead
+    of being echoed; ``fixture_strict=`` per call overrides it."""
+
+    sequence_counter: SequenceCounter | None = Field(default=None, exclude=True)
+    """Where ``sequenceIndex`` counts live; ``None``: in this model object.
+
+    A server with several processes plugs in a store they share. Not
+    serialized.
+    """
+
+    _fixture_rules: list[Fixture] = PrivateAttr(default_factory=list)
+    _own_counter: InMemorySequenceCounter = PrivateAttr(
+        default_factory=InMemorySequenceCounter
+    )
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Read and check ``fixtures`` once, when the model is built."""
+        super().model_post_init(context)
+        self._fixture_rules = load_fixtures(cast("FixtureSource", self.fixtures))
+
+    @property
+    def fixture_rules(self) -> list[Fixture]:
+        """The fixtures read from ``fixtures``, in the order they match."""
+        return self._fixture_rules
+
+    @property
+    def fixture_counter(self) -> SequenceCounter:
+        """The sequence counter in use: ``sequence_counter`` or the model's own."""
+        return self.sequence_counter or self._own_counter
+
     @property
     def _llm_type(self) -> str:
         return "echo-chat-model"
@@ -326,6 +398,14 @@ class EchoChatModel(BaseChatModel):
             "fail_after_chunks": self.fail_after_chunks,
             "error_rate": self.error_rate,
             "seed": self.seed,
+            **(
+                {
+                    "fixtures": repr(self.fixtures),
+                    "fixture_context": self.fixture_context,
+                }
+                if self.fixtures is not None
+                else {}
+            ),
         }
 
     @property
@@ -374,7 +454,7 @@ class EchoChatModel(BaseChatModel):
 
     def bind_tools(
         self,
-        tools: Sequence[dict[str, Any] | type | Callable | BaseTool],
+        tools: Seq[dict[str, Any] | type | Callable | BaseTool],
         *,
         tool_choice: str | bool | dict[str, Any] | None = None,
         **kwargs: Any,
@@ -476,14 +556,20 @@ class EchoChatModel(BaseChatModel):
         # (as LangChain's guide does) would fire every on_llm_new_token twice.
         plan = self._plan(messages, stop, kwargs)
         model_name = self._model_name(kwargs)
+        schedule = self._schedule(plan)
+        cut = _StreamCut.of(plan, schedule)
         with self._engine().run_sync(
-            self._schedule(plan), model_name=model_name, prompt_tokens=plan.prompt
+            schedule, model_name=model_name, prompt_tokens=plan.prompt
         ) as sequence:
             for sent, chunk in enumerate(self._chunks(plan)):
                 self._fail_if_due(plan, sent)
+                if cut is not None and sent >= cut.after:
+                    raise cut.error_after_sync(sequence)
                 sequence.sleep_until_next()
                 yield chunk
             self._fail_if_due(plan, plan.chunk_count, done=True)
+            if cut is not None:
+                raise cut.error_after_sync(sequence)
             if not plan.chunk_count:
                 sequence.sleep_until_done(0)
             sequence.finished_reason = plan.echo.finish_reason
@@ -498,16 +584,22 @@ class EchoChatModel(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         plan = self._plan(messages, stop, kwargs)
         model_name = self._model_name(kwargs)
+        schedule = self._schedule(plan)
+        cut = _StreamCut.of(plan, schedule)
         async with self._engine().run(
-            self._schedule(plan), model_name=model_name, prompt_tokens=plan.prompt
+            schedule, model_name=model_name, prompt_tokens=plan.prompt
         ) as sequence:
             for sent, chunk in enumerate(self._chunks(plan)):
                 self._fail_if_due(plan, sent)
+                if cut is not None and sent >= cut.after:
+                    raise await cut.error_after(sequence)
                 # Waits for the chunk's step; an overdue chunk still lets the
                 # event loop run once, so no stream holds up the others.
                 await sequence.next_token()
                 yield chunk
             self._fail_if_due(plan, plan.chunk_count, done=True)
+            if cut is not None:
+                raise await cut.error_after(sequence)
             if not plan.chunk_count:
                 await sequence.wait_done(0)
             sequence.finished_reason = plan.echo.finish_reason
@@ -530,6 +622,17 @@ class EchoChatModel(BaseChatModel):
         include = kwargs.get("include_stop_sequence", self.include_stop_sequence)
         tools = [BoundTool.from_openai(t) for t in kwargs.get("tools") or []]
         text = message_text(messages[-1]) if messages else ""
+        fixture = self._match_fixture(messages, tools, kwargs)
+        if fixture is not None:
+            resolve_tool_choice(kwargs.get("tool_choice"), [t.name for t in tools])
+            fixture_tool_calls = fixture_calls(fixture, messages)
+            return _Plan(
+                echo=fixture_echo(fixture, messages, fixture_tool_calls),
+                tool_calls=fixture_tool_calls,
+                fail_at=self._fault(text, messages),
+                latency_key=f"{len(messages)}:{text}",
+                fixture=fixture,
+            )
         calls = plan_tool_calls(
             messages, tools, kwargs.get("tool_choice", "auto"), text
         )
@@ -547,6 +650,49 @@ class EchoChatModel(BaseChatModel):
             fail_at=self._fault(text, messages),
             latency_key=f"{len(messages)}:{text}",
         )
+
+    def _match_fixture(
+        self,
+        messages: list[BaseMessage],
+        tools: list[BoundTool],
+        kwargs: dict[str, Any],
+    ) -> Fixture | None:
+        """The fixture answering this call, if one does (see ``docs/fixtures.md``).
+
+        Raises:
+            FixtureErrorReply: The fixture that matched scripts an error.
+            FixtureMissError: None matched and the call is strict.
+            ValueError: ``fixture_context`` is not a string.
+        """
+        strict = kwargs.get("fixture_strict", self.fixture_strict)
+        if not self._fixture_rules and not strict:
+            return None  # the echo's own path costs nothing more
+        context = kwargs.get("fixture_context", self.fixture_context)
+        if context is not None and not isinstance(context, str):
+            msg = f"fixture_context must be a string, got {context!r}"
+            raise ValueError(msg)
+        response_format = kwargs.get("response_format")
+        request = FixtureRequest(
+            messages=messages,
+            tool_names=tuple(t.name for t in tools),
+            response_format=(
+                str(response_format.get("type"))
+                if isinstance(response_format, dict)
+                else None
+            ),
+            model=self._model_name(kwargs),
+            context=context,
+        )
+        result = match_fixture(self._fixture_rules, request, self.fixture_counter)
+        fixture = result.fixture
+        if fixture is None:
+            if strict:
+                skipped = tuple(f.label for f in result.skipped)
+                raise FixtureMissError(result.miss_reason(), skipped)
+            return None
+        if fixture.response.error is not None:
+            raise fixture_error(fixture.response.error, fixture)
+        return fixture
 
     def _fault(self, text: str, messages: list[BaseMessage]) -> int | None:
         """Decide once per call whether, and after how many chunks, it fails."""
@@ -582,7 +728,15 @@ class EchoChatModel(BaseChatModel):
         return self.engine or DEFAULT_ENGINE
 
     def _schedule(self, plan: _Plan) -> Schedule:
-        """When the reply's chunks are due (see "Latency")."""
+        """When the reply's chunks are due (see "Latency").
+
+        A fixture's ``latency`` (milliseconds before each chunk, the first
+        included, as aimock waits) replaces the model's delays.
+        """
+        fixture = plan.fixture
+        if fixture is not None and fixture.latency is not None:
+            delay = fixture.latency / 1000
+            return LatencyModel.from_delays(delay, delay).schedule(plan.prompt)
         latency = LatencyModel.from_delays(
             self.first_token_delay,
             self.token_delay,
@@ -596,7 +750,20 @@ class EchoChatModel(BaseChatModel):
 
     @staticmethod
     def _chunks(plan: _Plan) -> Iterator[ChatGenerationChunk]:
-        """The reply's chunks before the final one: a character or a tool call each."""
+        """The reply's chunks before the final one: a character or a tool call each.
+
+        Text comes first, then the tool calls (a fixture can have both; an echo
+        has one or the other). A fixture's ``chunkSize`` puts that many
+        characters in each text chunk.
+        """
+        text, size = plan.echo.text, plan.chunk_size
+        if size == 1:
+            for char in text:
+                yield ChatGenerationChunk(message=AIMessageChunk(content=char))
+        else:
+            for start in range(0, len(text), size):
+                piece = text[start : start + size]
+                yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
         for index, call in enumerate(plan.tool_calls):
             yield ChatGenerationChunk(
                 message=AIMessageChunk(
@@ -608,9 +775,6 @@ class EchoChatModel(BaseChatModel):
                     ],
                 )
             )
-        if not plan.tool_calls:
-            for char in plan.echo.text:
-                yield ChatGenerationChunk(message=AIMessageChunk(content=char))
 
     @staticmethod
     def _metadata(plan: _Plan, model_name: str) -> dict[str, Any]:
@@ -623,6 +787,8 @@ class EchoChatModel(BaseChatModel):
         # in invalid_tool_calls (LangChain rebuilds those from the chunks).
         if errors := {c.id: c.error for c in plan.tool_calls if c.error}:
             metadata["tool_call_errors"] = errors
+        if plan.fixture is not None:
+            metadata["fixture"] = plan.fixture.label
         return metadata
 
     @staticmethod
@@ -676,6 +842,8 @@ class _Plan:
     fail_at: int | None
     #: With ``latency_seed``, what fixes the latency draws: the conversation.
     latency_key: str = ""
+    #: The fixture whose reply this is, if one matched.
+    fixture: Fixture | None = None
 
     @property
     def prompt(self) -> int:
@@ -683,9 +851,73 @@ class _Plan:
         return self.echo.input_tokens
 
     @property
+    def chunk_size(self) -> int:
+        """Characters of text per chunk: 1, or the fixture's ``chunkSize``."""
+        fixture = self.fixture
+        return (fixture.chunk_size or 1) if fixture is not None else 1
+
+    @property
     def chunk_count(self) -> int:
-        """Chunks before the final one: one per tool call, else per character."""
-        return len(self.tool_calls) or len(self.echo.text)
+        """Chunks before the final one: one per tool call and per text chunk."""
+        return len(self.tool_calls) + math.ceil(len(self.echo.text) / self.chunk_size)
+
+
+@dataclass(frozen=True)
+class _StreamCut:
+    """Where a fixture cuts its stream: after ``after`` chunks, at ``at`` seconds.
+
+    ``truncateAfterChunks`` cuts right after its chunk; ``disconnectAfterMs``
+    at its time, after the chunks due before it (none is cut if every chunk
+    is due before it: the stream ended first). Either way the stream raises
+    ``EchoFaultError``, as the model's own mid-stream fault does, and never
+    sends its final chunk. ``invoke`` is never cut (aimock cuts only streams).
+    """
+
+    after: int
+    at: float | None
+    reason: str
+    label: str
+
+    @classmethod
+    def of(cls, plan: _Plan, schedule: Schedule) -> _StreamCut | None:
+        """The cut of ``plan``'s stream, if its fixture has one that happens."""
+        fixture = plan.fixture
+        if fixture is None:
+            return None
+        total = plan.chunk_count
+        cuts: list[_StreamCut] = []
+        truncate = fixture.truncate_after_chunks
+        if truncate is not None and truncate <= total:
+            reason = f"truncateAfterChunks {truncate}"
+            cuts.append(cls(truncate, None, reason, fixture.label))
+        if fixture.disconnect_after_ms is not None:
+            at = fixture.disconnect_after_ms / 1000
+            sent = next((i for i in range(total) if schedule.offset(i) >= at), total)
+            if sent < total:
+                reason = f"disconnectAfterMs {fixture.disconnect_after_ms:g}"
+                cuts.append(cls(sent, at, reason, fixture.label))
+        return min(cuts, key=lambda cut: cut.after, default=None)
+
+    def _error(self) -> EchoFaultError:
+        return EchoFaultError(
+            f"fixture {self.label} cut the stream after {self.after} chunks "
+            f"({self.reason})"
+        )
+
+    def error_after_sync(self, sequence: Sequence) -> EchoFaultError:
+        """Wait (blocking) until the cut is due; return the error to raise."""
+        if self.at is not None:
+            clock = sequence.engine.clock
+            clock.sleep(sequence.admitted + self.at - clock.time())
+        return self._error()
+
+    async def error_after(self, sequence: Sequence) -> EchoFaultError:
+        """Wait until the cut is due; return the error to raise."""
+        if self.at is not None:
+            turn = sequence.engine.wait_until(sequence.admitted + self.at)
+            if turn is not None:
+                await turn
+        return self._error()
 
 
 def _stop_sequences(stop: Any) -> list[str]:

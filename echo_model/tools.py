@@ -211,14 +211,26 @@ def _planned(
     tool: BoundTool, args: Any, error: str | None, index: int, turn: int
 ) -> PlannedCall:
     raw = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
-    digest = hashlib.sha256(f"{turn}:{index}:{tool.name}:{raw}".encode()).hexdigest()
     return PlannedCall(
         name=tool.name,
         args=args if isinstance(args, dict) else {},
-        id=f"call_{digest[:24]}",
+        id=tool_call_id(turn, index, tool.name, raw),
         raw_args=raw,
         error=error,
     )
+
+
+def tool_call_id(turn: int, index: int, name: str, raw_args: str) -> str:
+    """The id of a call: ``call_`` and 24 hex digits hashed from the call.
+
+    Args:
+        turn: The number of messages in the conversation.
+        index: The call's position in the reply.
+        name: The tool's name.
+        raw_args: The call's arguments as JSON text.
+    """
+    digest = hashlib.sha256(f"{turn}:{index}:{name}:{raw_args}".encode()).hexdigest()
+    return f"call_{digest[:24]}"
 
 
 def _mentions(text: str, tool: BoundTool) -> bool:

@@ -47,6 +47,7 @@ DOCUMENTS = [
     "README.md",
     "docs/model.md",
     "docs/embeddings.md",
+    "docs/fixtures.md",
     "docs/http.md",
     "docs/performance.md",
     "docs/openai.md",

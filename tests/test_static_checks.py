@@ -13,6 +13,9 @@ import pytest
 from tests.support.live_server import ROOT
 
 BIN = Path(sys.executable).parent
+#: Subpackages of echo_model that belong to the model library (not serving,
+#: not the pytest plugin in testing/).
+MODEL_SUBPACKAGES = ("fixtures",)
 
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:
@@ -121,4 +124,12 @@ def test_the_contract_covers_every_model_module() -> None:
         for path in (ROOT / "echo_model").glob("*.py")
         if path.stem != "__init__"
     }
+    # The model library's own subpackages (fixtures): the package and each module.
+    for package in MODEL_SUBPACKAGES:
+        modules.add(f"echo_model.{package}")
+        modules |= {
+            f"echo_model.{package}.{path.stem}"
+            for path in (ROOT / "echo_model" / package).glob("*.py")
+            if path.stem != "__init__"
+        }
     assert modules == set(contract["source_modules"])
