@@ -26,6 +26,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 
 from echo_model.chat_models import EchoChatModel
 from echo_model.echo import input_tokens, tool_call_echo
+from echo_model.faults import EchoFaultError, FixtureErrorReply
 from echo_model.options import REQUEST_OPTIONS
 from echo_model.serving.core.options import InvalidRequest
 from echo_model.tools import PlannedCall
@@ -137,6 +138,42 @@ class TextDelta:
     """A piece of the reply text, as one streamed model chunk carried it."""
 
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A failure the model raised on purpose, as every protocol renders it.
+
+    An injected fault (``fail_after_chunks``, ``error_rate``, a fixture's cut
+    stream) is a 500 ``server_error``; a fixture's scripted error carries its
+    own status, type, code and retry delay (``FixtureErrorReply``).
+
+    Attributes:
+        status: The HTTP status of a whole reply.
+        message: What the client reads.
+        type: The error type the fixture names, if it names one.
+        code: The error code the fixture names, if it names one.
+        retry_after: Seconds a client should wait before retrying, if given.
+    """
+
+    status: int
+    message: str
+    type: str | None = None
+    code: str | None = None
+    retry_after: float | None = None
+
+    @classmethod
+    def of(cls, error: EchoFaultError) -> Failure:
+        """Return how ``error`` is rendered."""
+        if isinstance(error, FixtureErrorReply):
+            return cls(
+                status=error.status,
+                message=error.message,
+                type=error.error_type,
+                code=error.code,
+                retry_after=error.retry_after,
+            )
+        return cls(status=error.status, message=f"echo-model injected fault: {error}")
 
 
 #: What ``ModelBackend.stream`` yields: text pieces, then any tool calls, then the
@@ -294,6 +331,7 @@ def _finish(metadata: Mapping[str, Any], usage: Mapping[str, Any] | None) -> Fin
 
 
 __all__ = [
+    "Failure",
     "Finish",
     "Generation",
     "GenerationRequest",

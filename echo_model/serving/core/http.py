@@ -17,9 +17,15 @@ JSON = "application/json"
 EVENT_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def json_response(body: dict[str, Any], status_code: int = 200) -> Response:
+def json_response(
+    body: dict[str, Any],
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
     """Return ``body`` as a JSON reply, encoded by orjson."""
-    return Response(orjson.dumps(body), status_code=status_code, media_type=JSON)
+    return Response(
+        orjson.dumps(body), status_code=status_code, media_type=JSON, headers=headers
+    )
 
 
 def event_stream(frames: AsyncIterator[bytes]) -> StreamingResponse:

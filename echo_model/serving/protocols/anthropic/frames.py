@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from echo_model.chat_models import EchoFaultError
-from echo_model.serving.core.generation import Finish, Generation, ToolCall
+from echo_model.serving.core.generation import Failure, Finish, Generation, ToolCall
 from echo_model.serving.protocols.anthropic.errors import error_body
 
 #: Characters of tool input JSON per ``input_json_delta``: the input streams
@@ -76,9 +76,15 @@ def _tool_use(call: ToolCall) -> dict[str, Any]:
     }
 
 
-def fault_body(error: EchoFaultError) -> dict[str, Any]:
-    """Return the error body of a fault the model injected."""
-    return error_body(f"echo-model injected fault: {error}", status=500)
+def fault_body(failure: Failure) -> dict[str, Any]:
+    """Return the error body of a failure the model raised on purpose.
+
+    A fixture's error keeps the type it names; otherwise the status's type.
+    """
+    body = error_body(failure.message, status=failure.status)
+    if failure.type is not None:
+        body["error"]["type"] = failure.type
+    return body
 
 
 class EventWriter:
@@ -165,7 +171,7 @@ class EventWriter:
 
     def fault(self, error: EchoFaultError) -> bytes:
         """``event: error``, which ends a stream the model failed mid-way."""
-        return _event("error", fault_body(error))
+        return _event("error", fault_body(Failure.of(error)))
 
 
 def _tool_use_frames(index: int, call: ToolCall) -> list[bytes]:

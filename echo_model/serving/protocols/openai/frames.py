@@ -9,7 +9,7 @@ import orjson
 
 from echo_model import __version__
 from echo_model.chat_models import EchoFaultError
-from echo_model.serving.core.generation import Finish, Generation, ToolCall
+from echo_model.serving.core.generation import Failure, Finish, Generation, ToolCall
 from echo_model.serving.protocols.openai.errors import error_body
 
 SYSTEM_FINGERPRINT = f"fp_echo_{__version__}"
@@ -65,13 +65,21 @@ def usage(finish: Finish, choices: int = 1) -> dict[str, Any]:
     }
 
 
-def fault_body(error: EchoFaultError) -> dict[str, Any]:
-    """Return the error body of a fault the model injected."""
+def fault_body(failure: Failure) -> dict[str, Any]:
+    """Return the error body of a failure the model raised on purpose.
+
+    An injected fault is a ``server_error`` with code ``injected_fault``; a
+    fixture's error keeps the type and code it names.
+    """
+    if failure.type is None and failure.code is None and failure.status >= 500:
+        return error_body(
+            failure.message,
+            status=failure.status,
+            type_="server_error",
+            code="injected_fault",
+        )
     return error_body(
-        f"echo-model injected fault: {error}",
-        status=500,
-        type_="server_error",
-        code="injected_fault",
+        failure.message, status=failure.status, type_=failure.type, code=failure.code
     )
 
 
@@ -190,4 +198,5 @@ class ChunkWriter:
 
     def fault(self, error: EchoFaultError) -> bytes:
         """The error that ends a stream the model failed mid-way."""
-        return b"data: " + orjson.dumps(fault_body(error)) + b"\n\n"
+        body = fault_body(Failure.of(error))
+        return b"data: " + orjson.dumps(body) + b"\n\n"

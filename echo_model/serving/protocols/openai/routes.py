@@ -16,8 +16,16 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from echo_model.chat_models import EchoFaultError
-from echo_model.serving.core.fault_middleware import FaultAnswered, decide_fault
-from echo_model.serving.core.generation import GenerationRequest, ModelBackend
+from echo_model.serving.core.fault_middleware import (
+    FaultAnswered,
+    decide_fault,
+    retry_after_headers,
+)
+from echo_model.serving.core.generation import (
+    Failure,
+    GenerationRequest,
+    ModelBackend,
+)
 from echo_model.serving.core.http import json_response, validation_route
 from echo_model.serving.core.options import InvalidRequest, OptionChecks, check_stop
 from echo_model.serving.core.protocol import ServingContext
@@ -155,7 +163,12 @@ class OpenAIRoutes:
             return error_response(error.message, param=error.param)
         except EchoFaultError as error:
             failed()
-            return json_response(fault_body(error), status_code=500)
+            failure = Failure.of(error)
+            return json_response(
+                fault_body(failure),
+                status_code=failure.status,
+                headers=retry_after_headers(failure.retry_after),
+            )
         except FaultAnswered:  # the echo.fault option's status or context refusal
             failed()
             raise
