@@ -23,6 +23,10 @@ class Limits:
         max_stop_length: Longest stop sequence a request may configure, in
             characters.
         max_json_depth: Deepest nesting of arrays and objects in a body.
+        max_embedding_inputs: Most inputs in one embeddings request (OpenAI's
+            limit).
+        max_embedding_tokens: Most tokens (code points) in one embeddings
+            input (OpenAI's limit for its embedding models).
     """
 
     max_body_bytes: int = 1_048_576
@@ -33,6 +37,8 @@ class Limits:
     max_stop_sequences: int = 64
     max_stop_length: int = 1_000
     max_json_depth: int = 32
+    max_embedding_inputs: int = 2048
+    max_embedding_tokens: int = 8192
 
 
 def refuse(loc: str | tuple[Any, ...], message: str) -> NoReturn:

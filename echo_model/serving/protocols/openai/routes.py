@@ -31,6 +31,7 @@ from echo_model.serving.core.options import InvalidRequest, OptionChecks, check_
 from echo_model.serving.core.protocol import ServingContext
 from echo_model.serving.core.stream import stream_reply
 from echo_model.serving.protocols.openai import schemas as oa
+from echo_model.serving.protocols.openai.embeddings import EmbeddingsRoute
 from echo_model.serving.protocols.openai.errors import (
     error_response,
     validation_error_response,
@@ -108,6 +109,14 @@ class OpenAIRoutes:
             response_model=oa.ModelObject,
             responses=ERRORS,
             summary="Retrieve a model",
+        )
+        router.add_api_route(
+            "/embeddings",
+            EmbeddingsRoute(self.limits, self.metrics, PROTOCOL).embed,
+            methods=["POST"],
+            response_model=oa.EmbeddingsResponse,
+            responses=ERRORS,
+            summary="Create embeddings",
         )
         router.add_api_route(
             "/chat/completions",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, WithJsonSchema
 
 from echo_model.serving.core.options import options_description
 
@@ -368,3 +368,62 @@ class ErrorResponse(BaseModel):
     """Every error on ``/v1``: ``{"error": {...}}``."""
 
     error: ErrorDetail
+
+
+# --- Embeddings ------------------------------------------------------------------
+
+#: One input of ``/v1/embeddings``: a text, or a text's token ids (code points).
+EmbeddingInput = (
+    str
+    | list[str]
+    | list[Annotated[int, Field(strict=True, ge=0, le=0x10FFFF)]]
+    | list[list[Annotated[int, Field(strict=True, ge=0, le=0x10FFFF)]]]
+)
+
+
+EMBEDDING_INPUT_SCHEMA = TypeAdapter(EmbeddingInput).json_schema()
+
+
+class EmbeddingsRequest(_Open):
+    """The body of ``POST /v1/embeddings``.
+
+    ``input`` is a text, a list of texts, a list of token ids or a list of
+    such lists; a token is a Unicode code point here, so ids are code points.
+    ``user`` is accepted and changes nothing.
+    """
+
+    model: str
+    # Checked by the route, which says which of the four forms was meant.
+    input: Annotated[Any, WithJsonSchema(EMBEDDING_INPUT_SCHEMA)] = Field(
+        description="A text, a list of texts, token ids (code points) or lists."
+    )
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(default=None, ge=1, le=65536)
+    user: str | None = None
+
+
+class Embedding(BaseModel):
+    """One vector of a reply, at the index of its input."""
+
+    object: Literal["embedding"]
+    index: int
+    embedding: list[float] | str = Field(
+        description="The vector, or with encoding_format base64 its float32s"
+        " (little-endian) in base64."
+    )
+
+
+class EmbeddingsUsage(BaseModel):
+    """Tokens (code points) of the inputs."""
+
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingsResponse(BaseModel):
+    """The reply of ``POST /v1/embeddings``: one vector per input, in order."""
+
+    object: Literal["list"]
+    data: list[Embedding]
+    model: str
+    usage: EmbeddingsUsage
