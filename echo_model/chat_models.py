@@ -241,7 +241,7 @@ class EchoChatModel(BaseChatModel):
     """Default stop sequences; a ``stop`` argument to a call replaces them."""
 
     include_stop_sequence: bool = True
-    """Whether a reply ended by a stop sequence keeps it (the seed guide's rule).
+    """Whether a reply ended by a stop sequence keeps it (the model's default).
 
     ``False`` drops it, as OpenAI's and Anthropic's APIs do (their adapters in
     the server pass ``include_stop_sequence=False`` per call); either way

@@ -138,7 +138,8 @@ def truncate_at_stop(
     Args:
         text: The text to cut.
         stop: The stop sequences.
-        include: Keep the matched sequence (the seed guide's rule); ``False``
+        include: Keep the matched sequence (the model's default: the reply is
+            everything up to and including it); ``False``
             drops it, as OpenAI's and Anthropic's APIs do.
 
     Returns:

@@ -229,8 +229,8 @@ def chat_chain(model: Runnable) -> Runnable:
     """Wrap ``model`` for LangServe's chat playground.
 
     The chat playground only works with a runnable that takes a dict holding the
-    message list (a bare chat model gets ``{"undefined": [...]}``, langserve
-    #612) and returns a string (the page rejects an ``AIMessage`` output schema
+    message list (the page posts a bare chat model ``{"undefined": [...]}``)
+    and returns a string (the page rejects an ``AIMessage`` output schema
     because pydantic 2 writes ``const: "ai"`` where it looks for ``enum``).
     This is that runnable and nothing more: pick the messages, call the model,
     keep the text.
