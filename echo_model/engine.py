@@ -451,6 +451,7 @@ class Sequence:
     """
 
     __slots__ = (
+        "_anchor",
         "_dues",
         "admitted",
         "arrival",
@@ -487,14 +488,21 @@ class Sequence:
         #: When each token was handed out.
         self.token_times: list[float] = []
         self._dues: list[float] = []
+        #: Where the schedule's offsets count from: ``admitted``, moved later
+        #: by as much as the first token went out late (``_decode_from``).
+        self._anchor = admitted
 
     def due(self, index: int | None = None) -> float:
         """Return when token ``index`` (default: the next one) is due.
 
-        Without step growth, ``admitted + schedule.offset(index)``: fixed in
-        advance, so lateness never carries over. With it, each gap is
-        stretched by the batch running when the gap starts (which is when the
-        token before it is due or asked for, whichever is later).
+        Without step growth, ``admitted + schedule.offset(index)``, fixed in
+        advance, so a stream that falls behind catches up. Decoding follows
+        the first token, as a real engine decodes after prefill: if the first
+        token went out late, every later due time moves by as much (``duration
+        = actual TTFT + the gaps``), so the gaps a client sees are the gaps
+        asked and the lateness shows in the TTFT. With step growth, each gap
+        is stretched by the batch running when the gap starts (which is when
+        the token before it is due or asked for, whichever is later).
         """
         index = len(self.token_times) if index is None else index
         dues = self._dues
@@ -502,7 +510,7 @@ class Sequence:
         while len(dues) <= index:
             i = len(dues)
             if not growth:
-                dues.append(self.admitted + self.schedule.offset(i))
+                dues.append(self._anchor + self.schedule.offset(i))
             elif i == 0:
                 dues.append(self.admitted + self.schedule.interval(0))
             else:
@@ -523,8 +531,21 @@ class Sequence:
             await asyncio.sleep(0)
         else:
             await turn
-        self.token_times.append(self.engine.clock.time())
+        self._hand_out(self.engine.clock.time())
+
+    def _hand_out(self, now: float) -> None:
+        """Count the next token as handed out at ``now``."""
+        self.token_times.append(now)
+        if len(self.token_times) == 1 and not self.schedule.is_instant:
+            self._decode_from(now)
         self.engine._notify_tokens(self.model_name, 1)
+
+    def _decode_from(self, first: float) -> None:
+        """Count the later tokens' due times from the first token's ``first``."""
+        late = first - self.due(0)
+        if late > 0:
+            self._anchor += late
+            self._dues = [first]
 
     async def wait_done(self, tokens: int) -> None:
         """Wait until the last of ``tokens`` tokens is due (a reply sent whole).
@@ -534,6 +555,7 @@ class Sequence:
         tokens waits for the first token's due time.
         """
         if not self.schedule.is_instant:
+            self._first_token_at_start(tokens)
             turn = self.engine.wait_until(self.due(max(tokens - 1, 0)))
             if turn is not None:
                 await turn
@@ -543,14 +565,24 @@ class Sequence:
         """Block until the next token is due (synchronous callers)."""
         clock = self.engine.clock
         clock.sleep(self.due() - clock.time())
-        self.token_times.append(clock.time())
-        self.engine._notify_tokens(self.model_name, 1)
+        self._hand_out(clock.time())
 
     def sleep_until_done(self, tokens: int) -> None:
         """Block until the last of ``tokens`` tokens is due (synchronous callers)."""
         clock = self.engine.clock
+        if not self.schedule.is_instant:
+            self._first_token_at_start(tokens)
         clock.sleep(self.due(max(tokens - 1, 0)) - clock.time())
         self._record_dues(tokens)
+
+    def _first_token_at_start(self, tokens: int) -> None:
+        """Anchor a reply sent whole at its first token, as a stream is.
+
+        Its first token is produced when due, or when the model started if
+        that is later; decoding follows it.
+        """
+        if tokens and not self.token_times:
+            self._decode_from(max(self.due(0), self.started))
 
     def _record_dues(self, tokens: int) -> None:
         now = self.engine.clock.time()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from echo_model.engine import (
     ABORT,
@@ -307,7 +309,9 @@ async def test_a_reply_is_paced_from_its_arrival_at_the_server() -> None:
     assert finished.queue_time == 0
 
 
-async def test_a_token_due_before_the_model_started_goes_at_once() -> None:
+async def test_a_late_first_token_shifts_the_rest_of_the_reply() -> None:
+    # Decoding follows the first token, as a real engine's does after
+    # prefill: the lateness shows in the TTFT, every gap stays the one asked.
     engine, clock, recorder = make_engine()
     model = LatencyModel.from_delays(0.1, 0.1)
     token = REQUEST_ARRIVAL.set(100.0)
@@ -319,13 +323,49 @@ async def test_a_token_due_before_the_model_started_goes_at_once() -> None:
         REQUEST_ARRIVAL.reset(token)
     await clock.advance(10)
     sequence = await task
-    assert sequence.token_times == pytest.approx([100.25, 100.25, 100.3], abs=1e-9)
-    # A reply sent whole counts no token before the model started.
-    assert (await whole).token_times == pytest.approx([100.25, 100.25, 100.3])
+    assert sequence.token_times == pytest.approx([100.25, 100.35, 100.45], abs=1e-9)
+    # A reply sent whole counts no token before the model started, and its
+    # later tokens follow its first alike.
+    assert (await whole).token_times == pytest.approx([100.25, 100.35, 100.45])
     assert [f.ttft for f in recorder.finished] == pytest.approx([0.25, 0.25])
+    gaps = [f.inter_token_latencies() for f in recorder.finished]
+    assert gaps == [pytest.approx([0.1, 0.1])] * 2
 
 
 async def sent_whole(engine: Engine, model: LatencyModel, tokens: int) -> Sequence:
     async with engine.run(model.schedule(), model_name="echo") as sequence:
         await sequence.wait_done(tokens)
     return sequence
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    ttft=st.floats(0.0, 0.2),
+    itl=st.floats(0.001, 0.05),
+    starts=st.lists(st.floats(0.0, 0.5), min_size=1, max_size=4),
+    tokens=st.integers(2, 8),
+)
+async def test_streams_started_late_keep_the_asked_gaps_after_their_first_token(
+    ttft: float, itl: float, starts: list[float], tokens: int
+) -> None:
+    # Each stream's model starts some time after its request arrived (a busy
+    # server: parsing, routing, other streams), often after its first token
+    # was due. What a load tool measures as the inter-token latency (and the
+    # time to second token) stays the one asked; the lateness is in the TTFT.
+    engine, clock, recorder = make_engine()
+    model = LatencyModel.from_delays(ttft, itl)
+    tasks = []
+    for late in starts:
+        token = REQUEST_ARRIVAL.set(clock.time() - late)
+        try:
+            tasks.append(asyncio.create_task(stream(engine, model, tokens)))
+        finally:
+            REQUEST_ARRIVAL.reset(token)
+    await clock.advance(1000)
+    await asyncio.gather(*tasks)
+    for finished in recorder.finished:
+        assert finished.inter_token_latencies() == pytest.approx(
+            [itl] * (tokens - 1), abs=1e-9
+        )
+    ttfts = sorted(f.ttft for f in recorder.finished)
+    assert ttfts == pytest.approx(sorted(max(ttft, late) for late in starts), abs=1e-9)
