@@ -70,7 +70,7 @@ def test_message_echoes_with_anthropic_s_fields(client: anthropic.Anthropic) -> 
     ]
     assert (reply.stop_reason, reply.stop_sequence) == ("end_turn", None)
     assert (reply.usage.input_tokens, reply.usage.output_tokens) == (11, 11)
-    assert reply._request_id is None or isinstance(reply._request_id, str)
+    assert reply._request_id is None  # the server sends no request-id header
 
 
 async def test_async_message(aclient: anthropic.AsyncAnthropic) -> None:
