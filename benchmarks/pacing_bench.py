@@ -40,7 +40,7 @@ from benchmarks.load import StreamResult, read_stream, wrk_invoke
 from tests.support.processes import Server, serve
 
 ROOT = Path(__file__).resolve().parents[1]
-PLOT = ROOT / "docs" / "latency-pacing.png"
+PLOT = ROOT / "benchmarks" / "results" / "latency-pacing.png"  # not committed
 UVICORN = ["{python}", "-m", "uvicorn", "--factory", "--port", "{port}"]
 FAST = ["--loop", "uvloop", "--http", "httptools", "--log-level", "warning"]
 ECHO = ["{python}", "server.py", "--port", "{port}", "--log-level", "warning"]

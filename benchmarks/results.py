@@ -108,6 +108,8 @@ class Figures:
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds")
     )
     load_before: list[float] = field(default_factory=load_average)
+    #: The commit measured, read when the run starts.
+    commit: str = field(default_factory=git_commit)
     values: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add(self, key: str, value: float, spec: str = ",.0f") -> None:
@@ -116,23 +118,42 @@ class Figures:
 
     def report(self, command: str) -> dict[str, Any]:
         """The results file's content: how the run was made, then the figures."""
-        return {
-            "command": command,
-            "quick": self.quick,
-            "date": self.started,
-            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": {
-                "cpu_model": cpu_model(),
-                "cores": os.cpu_count(),
-                "cores_usable": len(os.sched_getaffinity(0)),
-                "platform": platform.platform(),
-                "load_average_before": self.load_before,
-                "load_average_after": load_average(),
-            },
-            "versions": versions(),
-            "commit": git_commit(),
-            "figures": dict(sorted(self.values.items())),
-        }
+        return with_run_figures(
+            {
+                "command": command,
+                "quick": self.quick,
+                "date": self.started,
+                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": {
+                    "cpu_model": cpu_model(),
+                    "cores": os.cpu_count(),
+                    "cores_usable": len(os.sched_getaffinity(0)),
+                    "platform": platform.platform(),
+                    "load_average_before": self.load_before,
+                    "load_average_after": load_average(),
+                },
+                "versions": versions(),
+                "commit": self.commit,
+                "figures": dict(sorted(self.values.items())),
+            }
+        )
+
+
+def with_run_figures(report: dict[str, Any]) -> dict[str, Any]:
+    """Add how the run was made as quotable figures (``run.*``): text, no value."""
+    machine = report["machine"]
+    run = {
+        "run.date": report["date"][:10],
+        "run.time": report["date"][11:16] + "-" + report["finished"][11:16],
+        "run.commit": report["commit"][:10],
+        "run.cores": str(machine["cores"]),
+        "run.load_before": f"{machine['load_average_before'][0]:.1f}",
+        "run.load_after": f"{machine['load_average_after'][0]:.1f}",
+    }
+    figures = report["figures"] | {
+        k: {"value": None, "text": v} for k, v in run.items()
+    }
+    return report | {"figures": dict(sorted(figures.items()))}
 
 
 def read(path: Path = FIGURES) -> dict[str, Any]:
@@ -150,8 +171,8 @@ def quotes(text: str) -> list[tuple[str, str]]:
     return [(m["key"], m["text"]) for m in QUOTE.finditer(text)]
 
 
-def update_documents(figures: dict[str, Any]) -> list[str]:
-    """Rewrite every quote in the documents from ``figures``; return unknown keys."""
+def rewrite(text: str, figures: dict[str, Any]) -> tuple[str, list[str]]:
+    """``text`` with every quote set from ``figures``, and the keys it lacks."""
     unknown: list[str] = []
 
     def replace(match: re.Match[str]) -> str:
@@ -161,9 +182,16 @@ def update_documents(figures: dict[str, Any]) -> list[str]:
             return match[0]
         return f"{entry['text']}<!-- fig:{match['key']} -->"
 
+    return QUOTE.sub(replace, text), unknown
+
+
+def update_documents(figures: dict[str, Any]) -> list[str]:
+    """Rewrite every quote in the documents from ``figures``; return unknown keys."""
+    unknown: list[str] = []
     for path in DOCUMENTS:
         text = path.read_text()
-        updated = QUOTE.sub(replace, text)
+        updated, missing = rewrite(text, figures)
+        unknown += missing
         if updated != text:
             path.write_text(updated)
     return unknown
