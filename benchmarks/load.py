@@ -19,7 +19,31 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from tests.support.processes import Server
+from tests.support.processes import Server, process_table
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds(server: Server) -> float:
+    """CPU seconds (user + system) used so far by the server and its workers.
+
+    Read from /proc: every process in the server's process group, so a
+    ``--workers N`` server counts its supervisor and all its workers. The
+    difference of two readings around a load run is the server's own CPU,
+    apart from the load generator's, which runs on the same machine.
+    """
+    group = os.getpgid(server.process.pid)
+    total = 0
+    for entry in process_table():
+        if entry.group != group:
+            continue
+        try:
+            fields = Path(f"/proc/{entry.pid}/stat").read_text().rsplit(")", 1)[1]
+        except OSError:
+            continue
+        values = fields.split()
+        total += int(values[11]) + int(values[12])  # utime, stime (fields 14, 15)
+    return total / _TICKS
 
 
 @dataclass

@@ -77,12 +77,14 @@ STEPS = [
 ]
 
 
-def compare_steps(requests: int, rounds: int = 5, concurrency: int = 32) -> None:
-    """Print the time per request of each step, best of ``rounds`` interleaved.
+def compare_steps(
+    requests: int, rounds: int = 5, concurrency: int = 32
+) -> dict[str, float]:
+    """Print and return the time per request (s) of each step, best of ``rounds``.
 
-    Requests run ``concurrency`` at once, as under wrk: the peer's model hops
-    to a thread pool, and one request at a time would count that hop's idle
-    wait, which concurrent requests fill with work.
+    Apps are interleaved round by round. Requests run ``concurrency`` at once,
+    as under wrk: the peer's model hops to a thread pool, and one request at a
+    time would count that hop's idle wait, which concurrent requests fill.
     """
     apps = [(label, build()) for label, build in STEPS]
     best = dict.fromkeys((label for label, _ in apps), float("inf"))
@@ -97,12 +99,13 @@ def compare_steps(requests: int, rounds: int = 5, concurrency: int = 32) -> None
     for label, _ in apps:
         print(f"{label:<44}{best[label] * 1e6:>11.0f}{peer / best[label]:>12.2f}x")
     print()
+    return best
 
 
-def main(requests: int = 3000) -> None:
-    compare_steps(requests // 3)
+def layer_shares(requests: int) -> tuple[float, dict[str, float]]:
+    """Return one invoke's time (s, unprofiled) and each layer's cProfile share."""
     app = create_app(Settings())
-    asyncio.run(_run(app, 300))  # warm up
+    asyncio.run(_run(app, max(requests // 10, 10)))  # warm up
     per_request = asyncio.run(_run(app, requests))
     profiler = cProfile.Profile()
     profiler.enable()
@@ -115,10 +118,17 @@ def main(requests: int = 3000) -> None:
             if function == name and fragment in filename:
                 cumulative[label] = max(cumulative.get(label, 0.0), cum)
     whole = cumulative[LAYERS[0][0]]
+    shares = {label: cumulative.get(label, 0.0) / whole for label, _, _ in LAYERS}
     print(f"one invoke in process, unprofiled: {per_request * 1e6:.0f} us\n")
     print(f"{'layer':<42}{'share':>7}")
-    for label, _, _ in LAYERS:
-        print(f"{label:<42}{100 * cumulative.get(label, 0.0) / whole:>6.0f}%")
+    for label, share in shares.items():
+        print(f"{label:<42}{100 * share:>6.0f}%")
+    return per_request, shares
+
+
+def main(requests: int = 3000, rounds: int = 5) -> None:
+    compare_steps(requests // 3, rounds)
+    layer_shares(requests)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from benchmarks.load import (
     RateResult,
     concurrent_streams,
     held_streams_rss,
+    server_cpu_seconds,
     single_stream_rate,
     wrk_invoke,
 )
@@ -100,6 +101,11 @@ class Measured:
 
     invoke: RateResult
     idle_rss_mib: float
+    #: Cores the server (all its processes) used during the invoke run.
+    server_cores: float = 0.0
+    #: The server's CPU per invoke, in ms: what a request costs, whatever
+    #: the load generator beside it took.
+    server_cpu_ms_per_request: float = 0.0
     stream_chunks_per_second: float | None = None
     stream_loadgen_cpu: float | None = None
     concurrent: ConcurrentResult | None = None
@@ -125,9 +131,17 @@ def measure(target: Target, seconds: float, streams: int) -> Measured:
     with serve(target.command) as server:
         url = server.url + "/echo/invoke"
         wrk_invoke(url, INVOKE_BODY, 1, threads=2, connections=32)  # warm up
+        cpu0, start = server_cpu_seconds(server), time.perf_counter()
         invoke = wrk_invoke(url, INVOKE_BODY, seconds, threads=2, connections=32)
+        wall, cpu = time.perf_counter() - start, server_cpu_seconds(server) - cpu0
         time.sleep(0.5)
-        measured = Measured(invoke=invoke, idle_rss_mib=server.rss_bytes() / 2**20)
+        requests = invoke.requests_per_second * max(1, round(seconds))
+        measured = Measured(
+            invoke=invoke,
+            idle_rss_mib=server.rss_bytes() / 2**20,
+            server_cores=cpu / wall,
+            server_cpu_ms_per_request=1e3 * cpu / max(requests, 1),
+        )
         if target.stream_path and target.stream_body:
             rate, cpu = single_stream_rate(
                 server, target.stream_path, target.stream_body

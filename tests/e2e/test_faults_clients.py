@@ -1,6 +1,7 @@
 """What real clients do on each injected fault, over HTTP against python server.py.
 
-The table here is docs/faults.md's: each client (RemoteRunnable, the openai SDK,
+The table here is the README's and docs/faults.md's (tests below compare them,
+cell by cell): each client (RemoteRunnable, the openai SDK,
 ChatOpenAI, the anthropic SDK, ChatAnthropic), each fault kind, the error the
 client raises. Attempts are counted by the server (its /metrics).
 """
@@ -10,15 +11,32 @@ from __future__ import annotations
 import itertools
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import anthropic
 import httpx
+import httpx2
 import openai
 import pytest
 from langchain_anthropic import ChatAnthropic
+from langchain_anthropic.chat_models import (
+    AnthropicAPIError,
+    AnthropicConnectionError,
+    AnthropicContextOverflowError,
+    AnthropicOverloadedError,
+    AnthropicRateLimitError,
+    AnthropicTimeoutError,
+)
 from langchain_openai import ChatOpenAI
+from langchain_openai.chat_models.base import (
+    OpenAIAPIError,
+    OpenAIConnectionError,
+    OpenAIInvalidRequestError,
+    OpenAIRateLimitError,
+    OpenAITimeoutError,
+)
 from langserve import RemoteRunnable
 
 from tests.support.live_server import ROOT, LiveServer, run_server
@@ -122,78 +140,128 @@ def call(client: str, server: LiveServer, fault: str, *, stream: bool) -> Any:
 
 
 CLIENTS = ["RemoteRunnable", "openai", "ChatOpenAI", "anthropic", "ChatAnthropic"]
+STATUS_FAULTS = {"status=429; retry_after=0": 429, "status=503": 503, "status=529": 529}
 
-#: (client, fault, streamed) -> what the client raises: the table of docs/faults.md.
-TABLE: dict[tuple[str, str, bool], type[BaseException]] = {}
+
+@dataclass(frozen=True)
+class Raised:
+    """What a client raises for a fault: the exact class, and the HTTP status it holds.
+
+    ``status`` is the error's ``status_code`` (the SDKs' status errors), its
+    ``response.status_code`` (httpx's), or ``None`` for an error with no
+    response (timeouts, closed connections, OpenAI's mid-stream error).
+    """
+
+    error: type[BaseException]
+    status: int | None = None
+
+
+#: (client, fault, streamed) -> what the client raises: the table of the README
+#: and of docs/faults.md, every cell. The LangChain wrappers subclass the SDK's
+#: class named after them (``OpenAIRateLimitError(openai.RateLimitError, ...)``).
+TABLE: dict[tuple[str, str, bool], Raised] = {}
 for _stream in (False, True):
+    for _fault, _status in STATUS_FAULTS.items():
+        TABLE[("RemoteRunnable", _fault, _stream)] = Raised(
+            httpx.HTTPStatusError, _status
+        )
+        TABLE[("openai", _fault, _stream)] = Raised(
+            openai.RateLimitError if _status == 429 else openai.InternalServerError,
+            _status,
+        )
+        TABLE[("ChatOpenAI", _fault, _stream)] = Raised(
+            OpenAIRateLimitError if _status == 429 else OpenAIAPIError, _status
+        )
     TABLE |= {
-        ("RemoteRunnable", "status=429; retry_after=0", _stream): httpx.HTTPStatusError,
-        ("openai", "status=429; retry_after=0", _stream): openai.RateLimitError,
-        ("ChatOpenAI", "status=429; retry_after=0", _stream): openai.RateLimitError,
-        ("anthropic", "status=429; retry_after=0", _stream): anthropic.RateLimitError,
-        (
-            "ChatAnthropic",
-            "status=429; retry_after=0",
-            _stream,
-        ): anthropic.RateLimitError,
-        ("RemoteRunnable", "status=503", _stream): httpx.HTTPStatusError,
-        ("openai", "status=503", _stream): openai.InternalServerError,
-        ("ChatOpenAI", "status=503", _stream): openai.InternalServerError,
-        ("anthropic", "status=529", _stream): anthropic.OverloadedError,
-        ("ChatAnthropic", "status=529", _stream): anthropic.OverloadedError,
-        ("RemoteRunnable", "context_length", _stream): httpx.HTTPStatusError,
-        ("openai", "context_length", _stream): openai.BadRequestError,
-        ("ChatOpenAI", "context_length", _stream): openai.BadRequestError,
-        ("anthropic", "context_length", _stream): anthropic.BadRequestError,
-        ("ChatAnthropic", "context_length", _stream): anthropic.BadRequestError,
-        ("RemoteRunnable", "stall; after=2; seconds=30", _stream): httpx.ReadTimeout,
-        ("openai", "stall; after=2; seconds=30", _stream): openai.APITimeoutError,
-        ("ChatOpenAI", "stall; after=2; seconds=30", _stream): openai.APITimeoutError,
+        ("anthropic", "status=429; retry_after=0", _stream): Raised(
+            anthropic.RateLimitError, 429
+        ),
+        ("ChatAnthropic", "status=429; retry_after=0", _stream): Raised(
+            AnthropicRateLimitError, 429
+        ),
+        ("anthropic", "status=503", _stream): Raised(
+            anthropic.ServiceUnavailableError, 503
+        ),
+        ("ChatAnthropic", "status=503", _stream): Raised(AnthropicAPIError, 503),
+        ("anthropic", "status=529", _stream): Raised(anthropic.OverloadedError, 529),
+        ("ChatAnthropic", "status=529", _stream): Raised(AnthropicOverloadedError, 529),
+        ("RemoteRunnable", "context_length", _stream): Raised(
+            httpx.HTTPStatusError, 400
+        ),
+        ("openai", "context_length", _stream): Raised(openai.BadRequestError, 400),
+        ("ChatOpenAI", "context_length", _stream): Raised(
+            OpenAIInvalidRequestError, 400
+        ),
+        ("anthropic", "context_length", _stream): Raised(
+            anthropic.BadRequestError, 400
+        ),
+        ("ChatAnthropic", "context_length", _stream): Raised(
+            AnthropicContextOverflowError, 400
+        ),
+        ("RemoteRunnable", "stall; after=2; seconds=30", _stream): Raised(
+            httpx.ReadTimeout
+        ),
+        ("openai", "stall; after=2; seconds=30", _stream): Raised(
+            openai.APITimeoutError
+        ),
+        ("ChatOpenAI", "stall; after=2; seconds=30", _stream): Raised(
+            OpenAITimeoutError
+        ),
     }
 TABLE |= {
     # Not streamed: "error" is a 500, "disconnect" the headers then a closed socket.
-    ("RemoteRunnable", "error; after=2", False): httpx.HTTPStatusError,
-    ("openai", "error; after=2", False): openai.InternalServerError,
-    ("ChatOpenAI", "error; after=2", False): openai.InternalServerError,
-    ("anthropic", "error; after=2", False): anthropic.InternalServerError,
-    ("ChatAnthropic", "error; after=2", False): anthropic.InternalServerError,
-    ("RemoteRunnable", "disconnect; after=2", False): httpx.RemoteProtocolError,
-    ("openai", "disconnect; after=2", False): openai.APIConnectionError,
-    ("ChatOpenAI", "disconnect; after=2", False): openai.APIConnectionError,
-    ("anthropic", "disconnect; after=2", False): anthropic.APIConnectionError,
-    ("ChatAnthropic", "disconnect; after=2", False): anthropic.APIConnectionError,
-    ("anthropic", "stall; after=2; seconds=30", False): anthropic.APITimeoutError,
-    ("ChatAnthropic", "stall; after=2; seconds=30", False): anthropic.APITimeoutError,
-    # Streamed: each protocol's mid-stream error; the transport's own errors.
-    ("RemoteRunnable", "error; after=2", True): httpx.HTTPStatusError,
-    ("openai", "error; after=2", True): openai.APIError,
-    ("ChatOpenAI", "error; after=2", True): openai.APIError,
-    ("anthropic", "error; after=2", True): anthropic.APIStatusError,
-    ("ChatAnthropic", "error; after=2", True): anthropic.APIStatusError,
-    ("RemoteRunnable", "disconnect; after=2", True): httpx.RemoteProtocolError,
-    ("openai", "disconnect; after=2", True): openai.APIConnectionError,
-    ("ChatOpenAI", "disconnect; after=2", True): openai.APIConnectionError,
-    # The anthropic SDK lets its HTTP library's errors out of a stream.
-    ("anthropic", "disconnect; after=2", True): httpx.RemoteProtocolError,
-    ("ChatAnthropic", "disconnect; after=2", True): httpx.RemoteProtocolError,
-    ("anthropic", "stall; after=2; seconds=30", True): httpx.ReadTimeout,
-    ("ChatAnthropic", "stall; after=2; seconds=30", True): httpx.ReadTimeout,
+    ("RemoteRunnable", "error; after=2", False): Raised(httpx.HTTPStatusError, 500),
+    ("openai", "error; after=2", False): Raised(openai.InternalServerError, 500),
+    ("ChatOpenAI", "error; after=2", False): Raised(OpenAIAPIError, 500),
+    ("anthropic", "error; after=2", False): Raised(anthropic.InternalServerError, 500),
+    ("ChatAnthropic", "error; after=2", False): Raised(AnthropicAPIError, 500),
+    ("RemoteRunnable", "disconnect; after=2", False): Raised(httpx.RemoteProtocolError),
+    ("openai", "disconnect; after=2", False): Raised(openai.APIConnectionError),
+    ("ChatOpenAI", "disconnect; after=2", False): Raised(OpenAIConnectionError),
+    ("anthropic", "disconnect; after=2", False): Raised(anthropic.APIConnectionError),
+    ("ChatAnthropic", "disconnect; after=2", False): Raised(AnthropicConnectionError),
+    ("anthropic", "stall; after=2; seconds=30", False): Raised(
+        anthropic.APITimeoutError
+    ),
+    ("ChatAnthropic", "stall; after=2; seconds=30", False): Raised(
+        AnthropicTimeoutError
+    ),
+    # Streamed: each protocol's mid-stream error (LangServe's error event names
+    # 500; Anthropic's error event arrives on the 200 response); the transport's
+    # own errors.
+    ("RemoteRunnable", "error; after=2", True): Raised(httpx.HTTPStatusError, 500),
+    ("openai", "error; after=2", True): Raised(openai.APIError),
+    ("ChatOpenAI", "error; after=2", True): Raised(openai.APIError),
+    ("anthropic", "error; after=2", True): Raised(anthropic.APIStatusError, 200),
+    ("ChatAnthropic", "error; after=2", True): Raised(anthropic.APIStatusError, 200),
+    ("RemoteRunnable", "disconnect; after=2", True): Raised(httpx.RemoteProtocolError),
+    ("openai", "disconnect; after=2", True): Raised(openai.APIConnectionError),
+    ("ChatOpenAI", "disconnect; after=2", True): Raised(OpenAIConnectionError),
+    # The anthropic SDK lets its HTTP library's errors out of a stream: that
+    # library is httpx2 (the SDK's fork of httpx), not httpx.
+    ("anthropic", "disconnect; after=2", True): Raised(httpx2.RemoteProtocolError),
+    ("ChatAnthropic", "disconnect; after=2", True): Raised(httpx2.RemoteProtocolError),
+    ("anthropic", "stall; after=2; seconds=30", True): Raised(httpx2.ReadTimeout),
+    ("ChatAnthropic", "stall; after=2; seconds=30", True): Raised(httpx2.ReadTimeout),
 }
 
 
-def _raised(
-    client: str, expected: type[BaseException]
-) -> tuple[type[BaseException], ...]:
-    # The SDKs' HTTP library is httpx2 (openai, anthropic) or httpx (LangServe):
-    # the table names httpx's classes; httpx2's have the same names.
-    if expected.__module__.startswith("httpx") and client in (
-        "anthropic",
-        "ChatAnthropic",
-    ):
-        import httpx2
+def status_of(error: BaseException) -> int | None:
+    """The HTTP status an error holds (see ``Raised``), or ``None``."""
+    if isinstance(error, httpx.HTTPStatusError):
+        return error.response.status_code
+    status = getattr(error, "status_code", None)
+    return status if isinstance(status, int) else None
 
-        return (getattr(httpx2, expected.__name__),)
-    return (expected,)
+
+def assert_raises_exactly(expected: Raised, action: Callable[[], Any]) -> None:
+    """Run ``action``; it must raise ``expected.error`` itself (not a subclass)."""
+    with pytest.raises(expected.error) as raised:
+        action()
+    assert (type(raised.value), status_of(raised.value)) == (
+        expected.error,
+        expected.status,
+    )
 
 
 @pytest.mark.parametrize(
@@ -204,15 +272,16 @@ def _raised(
 def test_each_client_raises_its_own_error_for_each_fault(
     server: LiveServer, client: str, fault: str, stream: bool
 ) -> None:
-    expected = TABLE[client, fault, stream]
-    with pytest.raises(_raised(client, expected)) as raised:
-        call(client, server, fault, stream=stream)
-    if fault.startswith("status="):
-        status = int(fault.split("=")[1].split(";")[0])
-        assert getattr(raised.value, "status_code", None) in (status, None)
-        if client == "RemoteRunnable":
-            assert raised.value.response.status_code == status  # type: ignore[attr-defined]
+    assert_raises_exactly(
+        TABLE[client, fault, stream], lambda: call(client, server, fault, stream=stream)
+    )
     assert_still_serving(server)
+
+
+def test_the_table_has_every_cell() -> None:
+    faults = {fault for _, fault, _ in TABLE}
+    assert len(faults) == 7
+    assert set(TABLE) == set(itertools.product(CLIENTS, faults, (False, True)))
 
 
 def test_without_a_fault_every_client_gets_its_reply(server: LiveServer) -> None:
@@ -380,8 +449,10 @@ def call_with_option(
 def test_the_body_option_makes_each_client_raise_as_the_header_does(
     server: LiveServer, client: str, fault: str, stream: bool
 ) -> None:
-    with pytest.raises(_raised(client, TABLE[client, fault, stream])):
-        call_with_option(client, server, fault, stream=stream)
+    assert_raises_exactly(
+        TABLE[client, fault, stream],
+        lambda: call_with_option(client, server, fault, stream=stream),
+    )
     assert_still_serving(server)
 
 
@@ -433,8 +504,10 @@ def test_abandoned_streams_are_closed_without_errors_in_the_log(
     # exception was never retrieved ... async generator ignored GeneratorExit".
     for client in ("RemoteRunnable", "openai", "anthropic"):
         for fault in ("disconnect; after=2", "stall; after=2; seconds=30"):
-            with pytest.raises(Exception):  # noqa: B017, PT011 - the table's errors
-                call_with_option(client, server, fault, stream=True)
+            assert_raises_exactly(
+                TABLE[client, fault, True],
+                lambda c=client, f=fault: call_with_option(c, server, f, stream=True),
+            )
     for _ in range(3):
         assert_still_serving(server)  # the collector runs between requests too
     log = server.log()
@@ -444,22 +517,38 @@ def test_abandoned_streams_are_closed_without_errors_in_the_log(
     assert "ignored GeneratorExit" not in log
 
 
-def readme_rows() -> list[str]:
-    """The README's client table as ``TABLE`` says it must read, row by row."""
+def _sdk_class(error: type[BaseException]) -> type[BaseException]:
+    """The SDK class a LangChain wrapper subclasses (``error`` if not a wrapper)."""
+    if error.__module__.startswith("langchain_"):
+        return next(
+            base for base in error.__mro__[1:] if base.__module__.split(".")[0] in
+            ("openai", "anthropic")
+        )  # fmt: skip
+    return error
 
-    def cell(error: type[BaseException] | None) -> str:
-        if error is None:
-            return "—"
-        package = error.__module__.split(".")[0]
-        return (
-            f"`{'httpx' if package.startswith('httpx') else package}.{error.__name__}`"
-        )
 
+def _name(error: type[BaseException]) -> str:
+    return f"`{error.__module__.split('.')[0]}.{error.__name__}`"
+
+
+def readme_cell(raised: Raised) -> str:
+    """A README cell: the class to catch (a LangChain wrapper's SDK class)."""
+    return _name(_sdk_class(raised.error))
+
+
+def doc_cell(raised: Raised) -> str:
+    """A docs/faults.md cell: the exact class (and its SDK class), the status."""
+    error, sdk = raised.error, _sdk_class(raised.error)
+    text = _name(error) if error is sdk else f"`{error.__name__}` ({_name(sdk)})"
+    return text if raised.status is None else f"{text}, {raised.status}"
+
+
+def table_rows(render: Callable[[Raised], str]) -> list[str]:
+    """``TABLE`` as Markdown rows (header first), each cell made by ``render``."""
     rows = ["| fault | " + " | ".join(f"`{c}`" for c in CLIENTS) + " |"]
-    faults = list(dict.fromkeys(fault for _, fault, _ in TABLE))
-    for fault in faults:
+    for fault in dict.fromkeys(fault for _, fault, _ in TABLE):
         cells = {
-            streamed: [cell(TABLE.get((c, fault, streamed))) for c in CLIENTS]
+            streamed: [render(TABLE[c, fault, streamed]) for c in CLIENTS]
             for streamed in (False, True)
         }
         variants = (
@@ -474,10 +563,20 @@ def readme_rows() -> list[str]:
     return rows
 
 
-def test_the_readme_table_is_the_tested_table() -> None:
-    lines = (ROOT / "README.md").read_text().splitlines()
-    header = readme_rows()[0]
-    assert header in lines, "the README has no client table"
+def document_table(path: str, header: str) -> list[str]:
+    """The Markdown table starting at ``header`` in ``path``, separator left out."""
+    lines = (ROOT / path).read_text().splitlines()
+    assert header in lines, f"{path} has no client table"
     start = lines.index(header)
-    table = list(itertools.takewhile(lambda line: line.startswith("|"), lines[start:]))
-    assert [row for row in table if not row.startswith("| ---")] == readme_rows()
+    table = itertools.takewhile(lambda line: line.startswith("|"), lines[start:])
+    return [row for row in table if not row.startswith("| ---")]
+
+
+def test_the_readme_table_is_the_tested_table() -> None:
+    rows = table_rows(readme_cell)
+    assert document_table("README.md", rows[0]) == rows
+
+
+def test_the_faults_document_s_table_is_the_tested_table() -> None:
+    rows = table_rows(doc_cell)
+    assert document_table("docs/faults.md", rows[0]) == rows

@@ -113,13 +113,24 @@ def test_seeded_error_rate_over_http_fails_the_same_inputs_every_time(
     flaky = remote.with_config(configurable={"error_rate": 0.5, "seed": 3})
 
     def outcomes() -> list[bool]:
+        # True: the reply; False: the injected fault, a 500 naming EchoFaultError.
+        # Any other error (an unexpected 500, a 4xx) is raised and fails the test.
         results = []
         for index in range(20):
             try:
-                flaky.invoke(f"request {index}")
-                results.append(True)
+                reply = flaky.invoke(f"request {index}")
             except httpx.HTTPStatusError as error:
-                results.append(error.response.json()["type"] != "EchoFaultError")
+                body = error.response.json()
+                if (error.response.status_code, body.get("type")) != (
+                    500,
+                    "EchoFaultError",
+                ):
+                    raise
+                assert "injected failure" in body["detail"]
+                results.append(False)
+            else:
+                assert reply.content == f"request {index}"
+                results.append(True)
         return results
 
     first = outcomes()

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
@@ -375,13 +375,24 @@ async def test_injected_fault_mid_stream_is_an_error_event(
 
 # --- Streamed deltas concatenate to the whole reply ------------------------------
 
-texts = st.text(alphabet=st.sampled_from('abc add(1,2)x. {}"é\U0001f600'), max_size=30)
+prefixes = st.text(alphabet=st.sampled_from('abc x. {}"é\U0001f600'), max_size=20)
+#: An ``add(...)`` call as a user writes it: valid (integers), invalid (a name,
+#: a float, a string, too many arguments) or unfinished, once or twice.
+arguments = st.lists(
+    st.integers(-9, 99).map(str) | st.sampled_from(["x", "1.5", '"a"', "b=2", "a=1"]),
+    max_size=3,
+).map(", ".join)
+one_call = st.builds(
+    lambda args, end: f"add({args}{end}", arguments, st.sampled_from([")", ")", ""])
+)
+calls = st.lists(one_call, min_size=0, max_size=2).map(" and ".join)
+texts = st.builds(lambda prefix, call: prefix + call, prefixes, calls)
 options = st.fixed_dictionaries(
-    {},
+    # Tools in three requests of four: a call is what the strategy is for.
+    {"tools": st.sampled_from([[ADD], [ADD], [ADD], None])},
     optional={
         "max_tokens": st.integers(1, 40),
         "stop": st.lists(st.text("abc.", min_size=1, max_size=2), max_size=4),
-        "tools": st.just([ADD]),
         "parallel_tool_calls": st.booleans(),
         "tool_choice": st.sampled_from(["auto", "none", "required"]),
         "response_format": st.sampled_from([{"type": "text"}, {"type": "json_object"}]),
@@ -410,13 +421,46 @@ def aggregate(chunks: list[dict[str, Any]]) -> dict[str, Any]:
     return {"content": content, "calls": calls, "finish": finish, "usage": usage}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+def reply_kind(message: dict[str, Any]) -> str:
+    """Name what a reply holds: valid tool calls, invalid ones, or text only."""
+    calls = message.get("tool_calls") or []
+    if not calls:
+        return "text"
+    valid = [c for c in calls if _is_object(c["function"]["arguments"])]
+    return "invalid call" if len(valid) < len(calls) else "valid call"
+
+
+def _is_object(arguments: str) -> bool:
+    try:
+        return isinstance(json.loads(arguments), dict)
+    except ValueError:
+        return False
+
+
+def request_fields(drawn: dict[str, Any]) -> dict[str, Any]:
+    """The drawn fields as a request sends them: no null tools; tools if required."""
+    fields = {k: v for k, v in drawn.items() if v is not None}
+    if fields.get("tool_choice") == "required":
+        fields["tools"] = [ADD]
+    return fields
+
+
+PROPERTY_SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=list(HealthCheck)
+)
+
+
+@PROPERTY_SETTINGS
 @given(text=texts, fields=options)
+@example(text="add(x)", fields={"tools": [ADD]})  # an invalid call
+@example(text="add(1, 2)", fields={"tools": [ADD]})
+@example(text="add(1.5, 2) and add(3, b=4)", fields={"tools": [ADD]})
+@example(text="add(1, 2, 3", fields={"tools": [ADD], "tool_choice": "required"})
+@example(text="add(1, 2) and add(x)", fields={"tools": [ADD], "max_tokens": 3})
 async def test_streamed_deltas_concatenate_to_the_whole_reply(
     app: FastAPI, text: str, fields: dict[str, Any]
 ) -> None:
-    if fields.get("tool_choice") == "required" and "tools" not in fields:
-        fields["tools"] = [ADD]
+    fields = request_fields(fields)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         whole = (await post(client, body(text, **fields))).json()
@@ -442,6 +486,27 @@ async def test_streamed_deltas_concatenate_to_the_whole_reply(
     ]
     assert rebuilt["finish"] == choice["finish_reason"]
     assert rebuilt["usage"] == whole["usage"]
+    event(reply_kind(message))
+
+
+def test_the_stream_property_writes_valid_and_invalid_calls(app: FastAPI) -> None:
+    # The property above is only as good as its inputs: the same strategies,
+    # drawn as often, must write replies with valid and with invalid tool calls.
+    from fastapi.testclient import TestClient
+
+    kinds: list[str] = []
+
+    @settings(PROPERTY_SETTINGS, derandomize=True, database=None)
+    @given(text=texts, fields=options)
+    def draw(text: str, fields: dict[str, Any]) -> None:
+        reply = client.post(URL, json=body(text, **request_fields(fields)))
+        if reply.status_code == 200:
+            kinds.append(reply_kind(reply.json()["choices"][0]["message"]))
+
+    with TestClient(app) as client:
+        draw()
+    counted = {kind: kinds.count(kind) for kind in ("valid call", "invalid call")}
+    assert min(counted.values()) >= 5, counted
 
 
 # --- Metrics -------------------------------------------------------------------------
