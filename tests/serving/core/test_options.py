@@ -181,3 +181,13 @@ async def test_a_5000_character_stop_is_refused_on_every_protocol(
     assert anthropic.json()["error"]["type"] == "invalid_request_error"
     assert "stop_sequences.0" in anthropic.json()["error"]["message"]
     assert await refused(client, "stop", [LONG_STOP]) == [422, 400, 400]
+
+
+def test_only_the_generated_table_lists_the_options() -> None:
+    # A hand-kept copy drifts (the echo tables once missed five options).
+    tables = [
+        path.name
+        for path in sorted((ROOT / "docs").glob("*.md"))
+        if "| `fail_after_chunks` |" in path.read_text()
+    ]
+    assert tables == ["options.md"]
