@@ -4,8 +4,9 @@ One run, on this machine, in turn: the server benchmark (``server_bench``:
 LangServe's ``/echo/invoke`` beside bare FastAPI, LangServe's floor, the
 guide's model, one and two workers, with the server's own CPU read from
 /proc), the vendor routes (``openai_bench``, no PyPI peers), pacing under load
-(``pacing_bench``), the model in process (``model_async``) and the in-process
-profiles (``profile_invoke``, ``profile_routes``). It writes every figure to
+(``pacing_bench``), the model in process (``model_async``), the in-process
+profiles (``profile_invoke``, ``profile_routes``) and embeddings
+(``embeddings_bench``). It writes every figure to
 ``docs/figures.json`` with the date, machine, load average before and after,
 library versions and git commit, then rewrites each figure the docs quote
 (``benchmarks.results``). About 5 minutes; ``--quick`` is a smoke run of a
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import (
+    embeddings_bench,
     model_async,
     openai_bench,
     pacing_bench,
@@ -195,6 +197,16 @@ def run_in_process(figures: results.Figures, quick: bool) -> None:
         )
 
 
+def run_embeddings_bench(figures: results.Figures, quick: bool) -> None:
+    """EchoEmbeddings in process and ``/v1/embeddings`` over HTTP."""
+    measured = embeddings_bench.main(
+        ["--seconds", "1" if quick else "3", "--rounds", "1" if quick else "3"]
+    )
+    for key, value in measured.items():
+        spec = ".2f" if key in ("ratio", "batch64_x_chat") else ",.0f"
+        figures.add(f"embeddings.{key}", value, spec)
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run everything, write the results file, update the docs' quotes."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -223,6 +235,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         run_openai_bench(figures, seconds=4, streams=64, chars=1000)
         run_pacing_bench(figures, pacing_bench.SCENARIOS, invoke=4)
     run_in_process(figures, args.quick)
+    run_embeddings_bench(figures, args.quick)
     report = figures.report("python -m benchmarks" + (" --quick" if args.quick else ""))
     out = args.out or (None if args.quick else results.FIGURES)
     if out is not None:

@@ -162,15 +162,21 @@ def embed_text(text: str, dimensions: int = DEFAULT_DIMENSIONS) -> list[float]:
     if isinstance(dimensions, bool) or not 1 <= dimensions <= MAX_DIMENSIONS:
         msg = f"dimensions must be an integer from 1 to {MAX_DIMENSIONS}"
         raise ValueError(msg)
-    vector = [0.0] * dimensions
+    # Accumulated sparsely (a text touches ~100 of the slots), in feature
+    # order: the same additions, so the same bits, as a dense vector; fsum is
+    # exactly rounded, so the zeros left out change nothing in the norm.
+    touched: dict[int, float] = {}
     for (kind, feature), weight in text_features(text).items():
         index, positive = _slot(kind, feature, dimensions)
-        vector[index] += weight if positive else -weight
-    norm = math.sqrt(math.fsum(x * x for x in vector))
+        touched[index] = touched.get(index, 0.0) + (weight if positive else -weight)
+    vector = [0.0] * dimensions
+    norm = math.sqrt(math.fsum(x * x for x in touched.values()))
     if norm == 0.0:  # every feature cancelled out in a tiny space: no direction
         vector[0] = 1.0
         return vector
-    return [x / norm for x in vector]
+    for index, value in touched.items():
+        vector[index] = value / norm
+    return vector
 
 
 class EchoEmbeddings(BaseModel, Embeddings):

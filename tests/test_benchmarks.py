@@ -212,3 +212,25 @@ def test_embedding_dimensions_harness_scores_a_small_corpus() -> None:
     assert len(asked) == 20
     assert recall_at_1(documents, asked, 65536) >= 0.5
     assert recall_at_1(documents, asked, 1) < 0.5  # all collide: ties, no hits
+
+
+def test_embeddings_bench_measures_both_parts() -> None:
+    from benchmarks import embeddings_bench
+
+    figures = embeddings_bench.main(["--seconds", "0.6", "--rounds", "1"])
+    assert set(figures) == {
+        "echo_texts_per_s",
+        "fake_texts_per_s",
+        "ratio",
+        "chat_rps",
+        "batch1_rps",
+        "batch64_rps",
+        "batch64_x_chat",
+    }
+    assert figures["ratio"] == pytest.approx(
+        figures["echo_texts_per_s"] / figures["fake_texts_per_s"]
+    )
+    assert figures["batch64_x_chat"] == pytest.approx(
+        figures["chat_rps"] / figures["batch64_rps"]
+    )
+    assert all(value > 0 for value in figures.values())
