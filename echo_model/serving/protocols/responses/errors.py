@@ -76,16 +76,16 @@ def error_response(
 def param_of(loc: Sequence[Any]) -> str | None:
     """Return the ``param`` (``input.[0].content``) for a pydantic ``loc``.
 
-    A union's member (``list[...]``, ``str``) and a tagged union's tag
-    (``function_call``) are in the location but are no field of the request:
-    both are left out.
+    A union's member (``list[...]``, ``str``, ``NamedToolChoice``) and a
+    tagged union's tag (``function_call``) are in the location but are no
+    field of the request: both are left out.
     """
     parts: list[str] = []
     previous: Any = None
     for item in loc[1:] if loc and loc[0] == "body" else loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif not (isinstance(previous, int) and item in _TAGS) and not _is_union(item):
+        elif not (_tagged(previous) and item in _TAGS) and not _is_union(item):
             parts.append(str(item))
         previous = item
     return ".".join(parts) or None
@@ -95,15 +95,21 @@ _TAGS = frozenset(
     [
         *("message", "function_call", "function_call_output", "function"),
         *("input_text", "input_image", "input_file", "output_text", "refusal"),
+        *("text", "json_object", "json_schema"),  # text.format types
     ]
 )
+
+
+def _tagged(field: Any) -> bool:
+    """Whether a tagged union's tag follows ``field`` in a location."""
+    return isinstance(field, int) or field == "format"
 
 
 def _is_union(item: Any) -> bool:
     return isinstance(item, str) and (
         "[" in item
         or item in ("str", "int", "float", "bool", "dict", "list", "none")
-        or item.startswith("function-after")
+        or item[:1].isupper()  # a model member of a plain union
     )
 
 

@@ -99,7 +99,7 @@ def request_fields(
     user: str | None,
 ) -> dict[str, Any]:
     """The request's settings as a response reports them (OpenAI's defaults filled)."""
-    return {
+    fields = {
         "instructions": instructions,
         "max_output_tokens": max_output_tokens,
         "model": model,
@@ -114,9 +114,11 @@ def request_fields(
         "tools": tools,
         "top_p": 1.0 if top_p is None else top_p,
         "truncation": truncation or "disabled",
-        "user": user,
         "metadata": metadata or {},
     }
+    if user is not None:  # a string or absent, in OpenAI's schema
+        fields["user"] = user
+    return fields
 
 
 def usage(finish: Finish) -> dict[str, Any]:
