@@ -9,7 +9,6 @@ pydantic-ai's ``OpenAIResponsesModel``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -268,7 +267,7 @@ def test_chat_openai_with_structured_output(chat: ChatOpenAI) -> None:
 
 
 @pytest.fixture
-def agents_client(server: LiveServer) -> Iterator[openai.AsyncOpenAI]:
+def agents_client(server: LiveServer) -> openai.AsyncOpenAI:
     from agents import set_default_openai_client, set_tracing_disabled
 
     set_tracing_disabled(True)
@@ -276,7 +275,7 @@ def agents_client(server: LiveServer) -> Iterator[openai.AsyncOpenAI]:
         base_url=server.url + "/v1", api_key=API_KEY, max_retries=0
     )
     set_default_openai_client(client, use_for_tracing=False)
-    yield client
+    return client
 
 
 async def test_agents_sdk_default_model_plain_run(
