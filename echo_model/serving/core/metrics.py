@@ -16,8 +16,8 @@ every reply of the model once, whatever protocol asked for it:
 
 All carry the label ``model_name``. The protocol adapters add, per request,
 ``echo:requests_total`` and ``echo:request_errors_total`` (label
-``protocol``: ``langserve``, ``openai``, ``anthropic``) with
-``record_request``; LangServe's routes are counted by ``ProtocolCounter``,
+``protocol``: ``langserve``, ``openai``, ``anthropic``, ``responses``)
+with ``record_request``; LangServe's routes are counted by ``ProtocolCounter``,
 a callback handler on the served model. Faults injected on purpose are
 ``echo:injected_faults_total`` (labels ``kind``, ``protocol``), apart.
 
@@ -57,7 +57,7 @@ from echo_model.engine import ABORT, FinishedRequest
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 #: The protocols the server speaks, as the ``protocol`` label says them.
-PROTOCOLS = ("langserve", "openai", "anthropic")
+PROTOCOLS = ("langserve", "openai", "anthropic", "responses")
 
 #: vLLM's buckets (vllm/v1/metrics/loggers.py), so its dashboards fit.
 TTFT_BUCKETS = (
