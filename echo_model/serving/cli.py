@@ -156,3 +156,7 @@ def log_config(level: str) -> dict[str, Any]:
 
 def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
+
+
+if __name__ == "__main__":
+    main()
