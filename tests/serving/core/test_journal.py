@@ -99,6 +99,7 @@ async def test_the_journal_keeps_the_body_as_sent_and_the_reply(
     anthropic_body = {
         "model": "claude",
         "max_tokens": 9,
+        "stream": True,
         "messages": [{"role": "user", "content": "plain"}],
     }
     await client.post("/v1/messages", json=anthropic_body)
