@@ -47,7 +47,7 @@ from echo_model.fixtures.counters import InMemorySequenceCounter, SequenceCounte
 from echo_model.fixtures.loader import FixtureSource, load_fixtures
 from echo_model.fixtures.matcher import FixtureRequest, match_fixture
 from echo_model.fixtures.replies import fixture_calls, fixture_echo, fixture_error
-from echo_model.fixtures.rules import Fixture
+from echo_model.fixtures.rules import Fixture, LiveFixtures
 from echo_model.latency import LatencyModel, Schedule
 from echo_model.structured import structured_output
 from echo_model.tools import (
@@ -335,7 +335,9 @@ class EchoChatModel(BaseChatModel):
     subfolders'), a dict holding a ``fixtures`` list, a list of fixture dicts
     or ``Fixture`` rules. Read and checked when the model is built
     (``FixtureLoadError`` names the file, fixture and field of anything it
-    cannot honour). A path or plain data keeps the model serializable.
+    cannot honour). A path or plain data keeps the model serializable. A
+    ``LiveFixtures`` set (a server's, changed at run time) is read on every
+    call instead.
     """
 
     fixture_context: str | None = None
@@ -356,7 +358,8 @@ class EchoChatModel(BaseChatModel):
     serialized.
     """
 
-    _fixture_rules: list[Fixture] = PrivateAttr(default_factory=list)
+    _fixture_rules: Seq[Fixture] = PrivateAttr(default_factory=list)
+    _live_fixtures: LiveFixtures | None = PrivateAttr(default=None)
     _own_counter: InMemorySequenceCounter = PrivateAttr(
         default_factory=InMemorySequenceCounter
     )
@@ -364,12 +367,19 @@ class EchoChatModel(BaseChatModel):
     def model_post_init(self, context: Any, /) -> None:
         """Read and check ``fixtures`` once, when the model is built."""
         super().model_post_init(context)
+        if isinstance(self.fixtures, LiveFixtures):
+            self._live_fixtures = self.fixtures
+            return
         self._fixture_rules = load_fixtures(cast("FixtureSource", self.fixtures))
 
     @property
-    def fixture_rules(self) -> list[Fixture]:
-        """The fixtures read from ``fixtures``, in the order they match."""
-        return self._fixture_rules
+    def fixture_rules(self) -> Seq[Fixture]:
+        """The fixtures read from ``fixtures``, in the order they match.
+
+        For a ``LiveFixtures`` set, the set's fixtures as they stand now.
+        """
+        live = self._live_fixtures
+        return live.current() if live is not None else self._fixture_rules
 
     @property
     def fixture_counter(self) -> SequenceCounter:
@@ -665,7 +675,8 @@ class EchoChatModel(BaseChatModel):
             ValueError: ``fixture_context`` is not a string.
         """
         strict = kwargs.get("fixture_strict", self.fixture_strict)
-        if not self._fixture_rules and not strict:
+        rules = self.fixture_rules
+        if not rules and not strict:
             return None  # the echo's own path costs nothing more
         context = kwargs.get("fixture_context", self.fixture_context)
         if context is not None and not isinstance(context, str):
@@ -683,7 +694,7 @@ class EchoChatModel(BaseChatModel):
             model=self._model_name(kwargs),
             context=context,
         )
-        result = match_fixture(self._fixture_rules, request, self.fixture_counter)
+        result = match_fixture(rules, request, self.fixture_counter)
         fixture = result.fixture
         if fixture is None:
             if strict:

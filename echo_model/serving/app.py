@@ -15,9 +15,12 @@ from fastapi_offline import FastAPIOffline
 from echo_model import __version__
 from echo_model.chat_models import EchoChatModel
 from echo_model.engine import Engine
+from echo_model.serving.core.admin import admin_router
 from echo_model.serving.core.auth import require_api_key
 from echo_model.serving.core.error_shapes import ErrorShapes
 from echo_model.serving.core.fault_middleware import FaultInjection
+from echo_model.serving.core.fixtures import ServedFixtures, load_file_fixtures
+from echo_model.serving.core.journal import Exchanges
 from echo_model.serving.core.metrics import ServingMetrics, metrics_route
 from echo_model.serving.core.middleware import (
     ArrivalStamp,
@@ -28,6 +31,7 @@ from echo_model.serving.core.middleware import (
 from echo_model.serving.core.openapi import document_event_streams
 from echo_model.serving.core.protocol import ServingContext, WireProtocol
 from echo_model.serving.core.stats import stats_route
+from echo_model.serving.core.store import MemoryStore, RuntimeStore
 from echo_model.serving.patches import apply_patches
 from echo_model.serving.protocols.anthropic import AnthropicProtocol
 from echo_model.serving.protocols.langserve import LangServeProtocol
@@ -72,6 +76,11 @@ async def freeze_start_up_objects(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+def runtime_store(settings: Settings) -> RuntimeStore:
+    """Return the store of the runtime fixtures, sequence counts and journal."""
+    return MemoryStore()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Create the FastAPI app serving the echo model.
 
@@ -83,10 +92,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     Args:
         settings: Server settings; read from ``ECHO_*`` variables when ``None``.
+
+    Raises:
+        FixtureLoadError: ``--fixtures`` names a file that cannot be used.
     """
     settings = settings or parse_settings([])
     apply_patches()
     limits = settings.limits()
+    # The fixtures of --fixtures, then those added at run time (/admin), the
+    # sequence counts and the journal, in a store the workers share.
+    store = runtime_store(settings)
+    fixtures = ServedFixtures(load_file_fixtures(settings.fixtures), store)
     # The docs page loads Swagger UI from the package, not a CDN, so it works
     # offline like the playgrounds. No ReDoc: its bundle fetches a logo from a CDN.
     app = FastAPIOffline(
@@ -118,6 +134,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost: the refusals of every layer inside (body size, error replies,
     # API key, router) reach each protocol's clients in its own shape.
     app.add_middleware(ErrorShapes, protocols=protocols)
+    # Outside those: each model request is journaled with its final status.
+    app.add_middleware(Exchanges, protocols=protocols, store=store)
     # Outside those: every reply, a refusal of any layer too, carries the id.
     app.add_middleware(RequestIds, protocols=protocols)
     # Outside everything of ours: the engine times replies from here.
@@ -153,11 +171,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return HTMLResponse(f"<h1>echo-model {__version__}</h1><ul>{items}</ul>")
         return LINKS
 
+    app.include_router(admin_router(fixtures, store, guards))
+    app.state.store = store
+
     context = ServingContext(
-        model=EchoChatModel(**settings.model_defaults(), engine=engine),
+        model=EchoChatModel(
+            **settings.model_defaults(),
+            engine=engine,
+            fixtures=fixtures,
+            fixture_strict=settings.strict,
+            sequence_counter=store,
+        ),
         limits=limits,
         metrics=metrics,
         guards=guards,
+        fixtures=fixtures,
+        store=store,
     )
     for protocol in protocols:
         protocol.add_routes(app, context)

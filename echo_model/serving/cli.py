@@ -1,4 +1,9 @@
-"""The command line: ``echo-server`` (and ``python server.py``) runs uvicorn."""
+"""The command line: ``echo-server`` (and ``python server.py``) runs uvicorn.
+
+``echo-server validate PATH...`` checks fixture files offline instead: a
+subcommand of the one command users already have (nothing more to learn or
+install), dispatched before the server's flags are parsed.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import uvicorn
 from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
 
 from echo_model import __version__
+from echo_model.fixtures import FixtureLoadError, load_fixtures, shadowed_fixtures
 from echo_model.serving.core.metrics import multiprocess_directory
 from echo_model.serving.patches import apply_patches
 from echo_model.serving.settings import LOOPBACK_HOSTS, Settings, parse_settings
@@ -24,9 +30,20 @@ APP_FACTORY = "echo_model.serving.app:create_app"
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the server: ``echo-server --help`` for the flags."""
-    settings = parse_settings(argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["validate"]:
+        sys.exit(validate(args[1:]))
+    settings = parse_settings(args)
     if problem := unsafe_bind(settings):
         sys.exit(f"echo-server: {problem}")
+    if settings.fixtures:
+        # Read once here, so a bad file stops the server before it starts, on
+        # one line (every worker reads it again when it builds its app).
+        try:
+            load_fixtures(settings.fixtures)
+        except FixtureLoadError as error:
+            print(f"echo-server: --fixtures: {error}", file=sys.stderr)
+            sys.exit(2)
     # Before uvicorn imports the app module: importing LangServe imports
     # sse-starlette, which swaps uvicorn's exit handler, and uvicorn binds the
     # handler to the signals before it calls the app factory (which would be
@@ -66,6 +83,30 @@ def main(argv: Sequence[str] | None = None) -> None:
             loop="uvloop",
             http="httptools",
         )
+
+
+def validate(paths: Sequence[str]) -> int:
+    """Check fixture files or folders offline: ``echo-server validate PATH...``.
+
+    Prints one line per file or folder (``ok: N fixtures`` or the error that
+    would stop the server) and a warning per fixture a catch-all before it
+    shadows. Returns the exit code: 0 when every path loads, 2 otherwise.
+    """
+    if not paths:
+        print("usage: echo-server validate PATH...", file=sys.stderr)
+        return 2
+    code = 0
+    for path in paths:
+        try:
+            fixtures = load_fixtures(path)
+        except FixtureLoadError as error:
+            print(f"error: {error}")
+            code = 2
+            continue
+        print(f"ok: {path}: {len(fixtures)} fixtures")
+        for warning in shadowed_fixtures(fixtures):
+            print(f"warning: {warning}")
+    return code
 
 
 def unsafe_bind(settings: Settings) -> str | None:
@@ -115,3 +156,7 @@ def log_config(level: str) -> dict[str, Any]:
 
 def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
+
+
+if __name__ == "__main__":
+    main()

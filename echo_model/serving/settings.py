@@ -154,6 +154,15 @@ class Settings:
         default=None,
         metadata={"help": "refuse prompts over this many tokens (400)"},
     )
+    # Scripted replies (issue 22; docs/fixtures.md).
+    fixtures: str | None = field(
+        default=None,
+        metadata={"help": "aimock fixture file or folder answering before the echo"},
+    )
+    strict: bool = field(
+        default=False,
+        metadata={"help": "a request no fixture matches gets an error, not the echo"},
+    )
 
     def server_fault(self) -> Fault | None:
         """Return the ``--fault`` flag's fault (``None``: none)."""

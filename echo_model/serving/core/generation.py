@@ -26,8 +26,13 @@ from langchain_core.messages import AIMessage, BaseMessage
 
 from echo_model.chat_models import EchoChatModel
 from echo_model.echo import input_tokens, tool_call_echo
-from echo_model.faults import EchoFaultError, FixtureErrorReply
+from echo_model.faults import EchoFaultError, FixtureErrorReply, FixtureMissError
 from echo_model.options import REQUEST_OPTIONS
+from echo_model.serving.core.journal import (
+    Exchange,
+    current_exchange,
+    message_reply,
+)
 from echo_model.serving.core.options import InvalidRequest
 from echo_model.tools import PlannedCall
 
@@ -62,6 +67,10 @@ class GenerationRequest:
             reply (OpenAI's ``parallel_tool_calls: false``, Anthropic's
             ``disable_parallel_tool_use``); its output tokens are then those
             of that call alone.
+        context: The request's fixture context (``X-Echo-Context``), or
+            ``None``: the served model's.
+        strict: Whether a request no fixture matches fails (``X-Echo-Strict``),
+            or ``None``: the server's ``--strict``.
     """
 
     messages: list[BaseMessage]
@@ -74,6 +83,8 @@ class GenerationRequest:
     options: Mapping[str, Any] = field(default_factory=dict)
     include_stop_sequence: bool = False
     parallel_tool_calls: bool = True
+    context: str | None = None
+    strict: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +184,13 @@ class Failure:
                 code=error.code,
                 retry_after=error.retry_after,
             )
+        if isinstance(error, FixtureMissError):
+            return cls(
+                status=error.status,
+                message=f"echo-model strict mode: {error}",
+                type="fixture_miss",
+                code="no_fixture_match",
+            )
         return cls(status=error.status, message=f"echo-model injected fault: {error}")
 
 
@@ -217,6 +235,10 @@ class ModelBackend:
                 kwargs["tool_choice"] = request.tool_choice
         if request.response_format is not None:
             kwargs["response_format"] = request.response_format
+        if request.context is not None:
+            kwargs["fixture_context"] = request.context
+        if request.strict is not None:
+            kwargs["fixture_strict"] = request.strict
         stop = request.stop if request.stop is not None else options.get("stop")
         return model, (list(stop) if stop is not None else None), kwargs
 
@@ -232,9 +254,18 @@ class ModelBackend:
     async def generate(self, request: GenerationRequest) -> Generation:
         """Return the whole reply; raises the model's ``EchoFaultError`` if injected."""
         model, stop, kwargs = self._call(request)
-        result = await model._agenerate(request.messages, stop, **kwargs)
+        exchange = current_exchange()
+        try:
+            result = await model._agenerate(request.messages, stop, **kwargs)
+        except EchoFaultError as error:
+            if exchange is not None:
+                exchange.fail(error)
+            raise
         message = result.generations[0].message
         assert isinstance(message, AIMessage)  # noqa: S101 - the model's contract
+        if exchange is not None:
+            text, calls_made, exchange.fixture = message_reply(message)
+            exchange.reply(text, calls_made)
         calls = [
             (c["id"] or "", c["name"], _json(c["args"]), None)
             for c in message.tool_calls
@@ -261,11 +292,32 @@ class ModelBackend:
         model injects it.
         """
         model, stop, kwargs = self._call(request)
+        exchange = current_exchange()
+        try:
+            async for event in self._events(model, request, stop, kwargs, exchange):
+                yield event
+        except EchoFaultError as error:
+            if exchange is not None:
+                exchange.fail(error)
+            raise
+
+    async def _events(
+        self,
+        model: EchoChatModel,
+        request: GenerationRequest,
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        exchange: Exchange | None,
+    ) -> AsyncIterator[StreamEvent]:
         pending: list[tuple[str, str, str]] = []
+        pieces: list[str] = []
         async for chunk in model._astream(request.messages, stop, **kwargs):
             message = chunk.message
             if text := message.content:
-                yield TextDelta(text if isinstance(text, str) else message.text)
+                piece = text if isinstance(text, str) else message.text
+                if exchange is not None:
+                    pieces.append(piece)
+                yield TextDelta(piece)
             for call in getattr(message, "tool_call_chunks", ()):
                 args = call["args"] or ""
                 pending.append((call["id"] or "", call["name"] or "", args))
@@ -281,9 +333,36 @@ class ModelBackend:
                 )
                 if not request.parallel_tool_calls and len(tool_calls) > 1:
                     tool_calls, finish = _first_call_only(request, tool_calls, finish)
+                if exchange is not None:
+                    _report(exchange, pieces, tool_calls, message.response_metadata)
                 for call in tool_calls:
                     yield call
                 yield finish
+
+
+def _report(
+    exchange: Exchange,
+    pieces: list[str],
+    calls: list[ToolCall],
+    metadata: Mapping[str, Any],
+) -> None:
+    """Tell the request's exchange (the journal) what a stream replied."""
+    exchange.reply(
+        "".join(pieces),
+        [
+            {"id": c.id, "name": c.name, "arguments": _arguments(c.arguments)}
+            for c in calls
+        ],
+    )
+    fixture = metadata.get("fixture")
+    exchange.fixture = fixture if isinstance(fixture, str) else None
+
+
+def _arguments(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def check_tool_choice(tool_choice: Any, tools: Sequence[dict[str, Any]]) -> None:

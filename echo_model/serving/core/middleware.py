@@ -6,7 +6,8 @@
   (each protocol names it) and used by the error log and 500 bodies.
 - ``BodySizeLimit``: answers 413 to oversized bodies.
 - ``ErrorReplies``: turns an unexpected error into a JSON 500 (its message only
-  if it is meant for the client), or a cleanly ended stream.
+  if it is meant for the client), or a cleanly ended stream; a failure the
+  model raised on purpose keeps its status (a fixture's 429, a strict 503).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from echo_model.chat_models import EchoFaultError
 from echo_model.engine import REQUEST_ARRIVAL, Clock
+from echo_model.faults import FixtureErrorReply, FixtureMissError
+from echo_model.serving.core.fault_middleware import retry_after_headers
 from echo_model.serving.core.protocol import WireProtocol
 
 logger = logging.getLogger("echo_model.server")
@@ -206,6 +209,21 @@ class ErrorReplies:
         try:
             await self.app(scope, receive, tracked_send)
         except Exception as error:
+            cause = _cause(error)
+            if isinstance(cause, FixtureErrorReply | FixtureMissError):
+                # A fixture's scripted reply: no traceback in the log.
+                logger.info("fixture error on %s: %s", scope.get("path"), cause)
+                if not started:
+                    await JSONResponse(
+                        status_code=cause.status,
+                        content=self._reply(cause, ""),
+                        headers=retry_after_headers(
+                            getattr(cause, "retry_after", None)
+                        ),
+                    )(scope, receive, send)
+                elif not finished:
+                    await send({"type": "http.response.body", "body": b""})
+                return
             error_id = request_id(scope) or new_request_id()
             # Formatted here, not by the log handler, to mask the secrets in it.
             logger.error(
@@ -223,6 +241,8 @@ class ErrorReplies:
 
     def _reply(self, error: Exception, error_id: str) -> dict[str, str]:
         cause = _cause(error)
+        if isinstance(cause, FixtureErrorReply):
+            return {"detail": self._masked(cause.message), "type": type(cause).__name__}
         if isinstance(cause, CLIENT_ERRORS):
             return {"detail": self._masked(str(cause)), "type": type(cause).__name__}
         return {

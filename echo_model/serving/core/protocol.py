@@ -14,8 +14,9 @@ protocol only through it, never by importing its package:
   (``header_error``) and for a prompt over the context window
   (``context_refusal``);
 - how its own body counts prompt tokens (``prompt_tokens``);
-- which frames of its streams carry reply content (``is_chunk``) and which
-  finish the reply (``is_end``).
+- which frames of its streams carry reply content (``is_chunk``), which
+  finish the reply (``is_end``), and which is a framework's generic error
+  that hides the model's own (``is_generic_error``: LangServe's).
 
 Adding a protocol is adding one package with one such object, and naming it
 in ``echo_model.serving.app.PROTOCOLS``.
@@ -36,7 +37,9 @@ from echo_model.chat_models import EchoChatModel
 from echo_model.serving.core.limits import Limits
 
 if TYPE_CHECKING:
+    from echo_model.serving.core.fixtures import ServedFixtures
     from echo_model.serving.core.metrics import ServingMetrics
+    from echo_model.serving.core.store import RuntimeStore
 
 #: An error reply: its HTTP status and JSON body.
 ErrorReply = tuple[int, dict[str, Any]]
@@ -51,12 +54,16 @@ class ServingContext:
         limits: The server's request limits.
         metrics: The app's metrics (requests, faults, timings).
         guards: Dependencies every model route needs (the API-key check).
+        fixtures: The fixtures the served model reads (files, then runtime).
+        store: The runtime state (added fixtures, sequence counts, journal).
     """
 
     model: EchoChatModel
     limits: Limits
     metrics: ServingMetrics
     guards: Sequence[DependsParam] = ()
+    fixtures: ServedFixtures | None = None
+    store: RuntimeStore | None = None
 
 
 class WireProtocol(ABC):
@@ -98,6 +105,13 @@ class WireProtocol(ABC):
     @abstractmethod
     def is_end(self, frame: bytes) -> bool:
         """Whether a stream frame finishes the reply (or announces its end)."""
+
+    def is_generic_error(self, frame: bytes) -> bool:
+        """Whether a stream frame is an error that hides the model's own.
+
+        The journal restates such a frame with a fixture's status and message.
+        """
+        return False
 
     @abstractmethod
     def prompt_tokens(self, path: str, body: bytes) -> int | None:

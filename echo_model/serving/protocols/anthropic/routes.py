@@ -20,6 +20,7 @@ from echo_model.serving.core.fault_middleware import (
     decide_fault,
     retry_after_headers,
 )
+from echo_model.serving.core.fixtures import fixture_call
 from echo_model.serving.core.generation import (
     Failure,
     GenerationRequest,
@@ -165,7 +166,7 @@ class AnthropicRoutes:
         """
         failed = self.metrics.count_request(PROTOCOL)
         try:
-            generation_request = self._generation_request(body)
+            generation_request = self._generation_request(body, request)
             # Checked: now the request's fault is decided, before any work.
             await decide_fault(request, generation_request.options.get("fault"))
             if body.stream:
@@ -211,7 +212,10 @@ class AnthropicRoutes:
             raise InvalidRequest(msg, "messages")
         return to_langchain(body.system, body.messages)
 
-    def _generation_request(self, body: an.MessagesRequest) -> GenerationRequest:
+    def _generation_request(
+        self, body: an.MessagesRequest, request: Request
+    ) -> GenerationRequest:
+        scripted = fixture_call(request.headers)
         messages = self._messages(body)
         stop = body.stop_sequences
         check_stop(stop, self.limits, "stop_sequences")
@@ -238,6 +242,8 @@ class AnthropicRoutes:
             tool_choice=tool_choice,
             response_format=response_format,
             options=self.options.check(body.echo, "echo"),
+            context=scripted.context,
+            strict=scripted.strict,
             parallel_tool_calls=parallel,
         )
 

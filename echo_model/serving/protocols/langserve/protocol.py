@@ -60,6 +60,10 @@ class LangServeProtocol(WireProtocol):
         """A ``data`` event."""
         return frame.startswith(b"event: data")
 
+    def is_generic_error(self, frame: bytes) -> bool:
+        """LangServe's ``error`` event: always 500 "Internal Server Error"."""
+        return frame.startswith(b"event: error")
+
     def is_end(self, frame: bytes) -> bool:
         """The ``end`` event."""
         return frame.startswith(b"event: end")

@@ -4,7 +4,9 @@
   input of a batch) holding only the keys of a LangChain ``RunnableConfig``.
 - ``config_checker``: its ``configurable`` values fit the options' types and
   the server's limits (``core.options.OptionChecks``, the rule every protocol
-  applies); then the request's fault is decided with its ``fault`` option.
+  applies); then the request's fault is decided with its ``fault`` option,
+  and the ``X-Echo-Context`` / ``X-Echo-Strict`` headers become the
+  configurable values ``FIXTURE_KEYS`` the model is configured with.
 """
 
 from __future__ import annotations
@@ -17,12 +19,17 @@ from fastapi.exceptions import RequestValidationError
 from langchain_core.runnables import RunnableConfig
 
 from echo_model.serving.core.fault_middleware import decide_fault
+from echo_model.serving.core.fixtures import fixture_call
 from echo_model.serving.core.limits import Limits, refuse
-from echo_model.serving.core.options import OptionChecks
+from echo_model.serving.core.options import InvalidRequest, OptionChecks
 
 #: The keys of a LangChain RunnableConfig; clients such as RemoteRunnable send
 #: several of them (LangServe then keeps only ``configurable``).
 CONFIG_KEYS = frozenset(RunnableConfig.__annotations__)
+
+#: The model fields a request's headers set through ``configurable``: only
+#: the headers do (a value a client put in the body is dropped, unchecked).
+FIXTURE_KEYS = ("fixture_context", "fixture_strict")
 
 ConfigModifier = Callable[[dict[str, Any], Request], Awaitable[dict[str, Any]]]
 
@@ -53,6 +60,17 @@ def config_checker(limits: Limits) -> ConfigModifier:
                 [{**e, "loc": ("configurable", *e["loc"])} for e in errors]
             )
         await decide_fault(request, configurable.get("fault") or None)
+        try:
+            scripted = fixture_call(request.headers)
+        except InvalidRequest as error:
+            refuse(("header", "X-Echo-Strict"), error.message)
+        values = {k: v for k, v in configurable.items() if k not in FIXTURE_KEYS}
+        if scripted.context is not None:
+            values["fixture_context"] = scripted.context
+        if scripted.strict is not None:
+            values["fixture_strict"] = scripted.strict
+        if values != configurable:
+            config = {**config, "configurable": values}
         return config
 
     return check

@@ -9,6 +9,7 @@ from langchain_core.runnables import Runnable
 from langserve import add_routes
 from pydantic import BaseModel
 
+from echo_model.serving.core.journal import ExchangeCallback
 from echo_model.serving.core.metrics import ProtocolCounter
 from echo_model.serving.core.protocol import ServingContext
 from echo_model.serving.protocols.langserve.request_body import check_request_body
@@ -37,7 +38,12 @@ def add_langserve_routes(app: FastAPI, context: ServingContext) -> None:
         context: What the server serves with (model, limits, metrics, guards).
     """
     counted = context.model.model_copy(
-        update={"callbacks": [ProtocolCounter(context.metrics, PROTOCOL)]}
+        update={
+            "callbacks": [
+                ProtocolCounter(context.metrics, PROTOCOL),
+                ExchangeCallback(),
+            ]
+        }
     )
     model = make_configurable(counted)
     check_config = config_checker(context.limits)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, TypeAdapter, WithJsonSchema
 from echo_model.chat_models import EchoChatModel
 from echo_model.options import REQUEST_OPTIONS
 from echo_model.serving.core.options import option_type
+from echo_model.serving.protocols.langserve.request_config import FIXTURE_KEYS
 
 #: Model fields a client may set per request through ``config.configurable``.
 CONFIGURABLE_FIELDS: dict[str, str] = {
@@ -150,25 +151,36 @@ class ConfigurableOptions(RunnableConfigurableFields):
         be a dictionary key are configured afresh, as by the base class).
         """
         values = ensure_config(config).get("configurable") or {}
+        # The request's fixture context and strictness (from its headers).
+        scripted = {k: values[k] for k in FIXTURE_KEYS if k in values}
         try:
             key = tuple(
                 sorted(
                     (name, tuple(value) if isinstance(value, list) else value)
                     for name, value in values.items()
-                    if name in self.fields
+                    if name in self.fields or name in scripted
                 )
             )
             hash(key)
         except TypeError:  # an unhashable value: nothing to reuse
-            return super()._prepare(config)
+            model, prepared = super()._prepare(config)
+            return _scripted(model, scripted), prepared
         cached = _CONFIGURED_MODELS.get((id(self.default), key))
         if cached is not None and cached[0] is self.default:
             return cached[1], ensure_config(config)
         model, prepared = super()._prepare(config)
+        model = _scripted(model, scripted)
         if len(_CONFIGURED_MODELS) >= MAX_CONFIGURED_MODELS:
             _CONFIGURED_MODELS.clear()
         _CONFIGURED_MODELS[(id(self.default), key)] = (self.default, model)
         return model, prepared
+
+
+def _scripted(model: Runnable, scripted: dict[str, Any]) -> Runnable:
+    """Return ``model`` with the request's fixture context and strictness set."""
+    if scripted and isinstance(model, EchoChatModel):
+        return model.model_copy(update=scripted)
+    return model
 
 
 def _server_option_annotation(name: str) -> Any:

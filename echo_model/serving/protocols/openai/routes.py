@@ -21,6 +21,7 @@ from echo_model.serving.core.fault_middleware import (
     decide_fault,
     retry_after_headers,
 )
+from echo_model.serving.core.fixtures import fixture_call
 from echo_model.serving.core.generation import (
     Failure,
     GenerationRequest,
@@ -150,7 +151,7 @@ class OpenAIRoutes:
         """
         failed = self.metrics.count_request(PROTOCOL)
         try:
-            generation_request = self._generation_request(body)
+            generation_request = self._generation_request(body, request)
             # Checked: now the request's fault is decided, before any work.
             await decide_fault(request, generation_request.options.get("fault"))
             if body.stream:
@@ -187,7 +188,10 @@ class OpenAIRoutes:
 
     # --- Request -> generation request ----------------------------------------
 
-    def _generation_request(self, body: oa.ChatCompletionRequest) -> GenerationRequest:
+    def _generation_request(
+        self, body: oa.ChatCompletionRequest, request: Request
+    ) -> GenerationRequest:
+        scripted = fixture_call(request.headers)
         if len(body.messages) > self.limits.max_messages:
             msg = f"'messages' holds at most {self.limits.max_messages} messages here"
             raise InvalidRequest(msg, "messages")
@@ -219,6 +223,8 @@ class OpenAIRoutes:
             tool_choice=tool_choice,
             response_format=response_format,
             options=self.options.check(body.echo, "echo"),
+            context=scripted.context,
+            strict=scripted.strict,
             parallel_tool_calls=body.parallel_tool_calls is not False,
         )
 
