@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 from sse_starlette.sse import AppStatus
 
 from tests.support.live_server import LiveServer, run_server
+
+# Property tests check behaviour, not speed: on a shared, loaded machine an
+# example may take longer than hypothesis's default 200 ms deadline, which
+# would fail a correct test as "flaky".
+settings.register_profile("echo-model", deadline=None)
+settings.load_profile("echo-model")
 
 #: Tiers that start a server process, a browser or a container, or fuzz the
 #: API: ``pytest -m "not slow"`` leaves them out.
