@@ -31,17 +31,19 @@ from echo_model.serving.core.stats import stats_route
 from echo_model.serving.patches import apply_patches
 from echo_model.serving.protocols.anthropic import AnthropicProtocol
 from echo_model.serving.protocols.langserve import LangServeProtocol
+from echo_model.serving.protocols.ollama import OllamaProtocol
 from echo_model.serving.protocols.openai import OpenAIProtocol
 from echo_model.serving.settings import Settings, parse_settings
 
 logger = logging.getLogger("echo_model.server")
 
 #: The protocols served, in the order their paths are matched: Anthropic's
-#: ``/v1/messages`` before OpenAI's, which claims the rest of ``/v1``; both
-#: before LangServe's ~60 routes, which a request walks in order.
+#: ``/v1/messages`` before OpenAI's, which claims the rest of ``/v1``; Ollama's
+#: ``/api``; all before LangServe's ~60 routes, which a request walks in order.
 PROTOCOLS: tuple[type[WireProtocol], ...] = (
     AnthropicProtocol,
     OpenAIProtocol,
+    OllamaProtocol,
     LangServeProtocol,
 )
 
@@ -74,8 +76,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     Routes: ``/echo`` (the model: invoke, batch, stream, stream_log,
     stream_events, schemas, playground), ``/chat`` (the chat playground),
-    ``/v1`` (OpenAI's and Anthropic's APIs), ``/health``, ``/stats``,
-    ``/metrics`` (Prometheus) and ``/`` (links to the playgrounds and the docs).
+    ``/v1`` (OpenAI's and Anthropic's APIs), ``/api`` (Ollama's), ``/health``,
+    ``/stats``, ``/metrics`` (Prometheus) and ``/`` (links to the playgrounds and
+    the docs).
 
     Args:
         settings: Server settings; read from ``ECHO_*`` variables when ``None``.
