@@ -51,15 +51,25 @@ def validation_error_response(error: RequestValidationError) -> Response:
     # union), the deepest says most.
     first = max(problems, key=lambda e: len(e.get("loc", ())))
     loc = [str(part) for part in first.get("loc", ()) if part != "body"]
-    if first.get("type") == "json_invalid" or (
-        not loc and isinstance(first.get("input"), bytes | str)
-    ):
+    if first.get("type") == "json_invalid" or (not loc and not _is_json(first)):
         return error_response("invalid JSON in the request body")
     if not loc:
         return error_response("the request body must be a JSON object")
     # Pydantic names union members (``str``, ``list[...]``) in locations.
     field = ".".join(p for p in loc if "[" not in p and p not in ("str", "dict"))
     return error_response(f"invalid '{field}': {first.get('msg')}")
+
+
+def _is_json(problem: Any) -> bool:
+    """Whether a problem's input is JSON (FastAPI hands an unparsed body as bytes)."""
+    raw = problem.get("input")
+    if not isinstance(raw, bytes | str):
+        return True
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 def reshape_detail(

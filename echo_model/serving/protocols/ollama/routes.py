@@ -16,11 +16,12 @@ options (delays, faults, ...) ride in ``options.echo``, the one place both
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from starlette.responses import Response
 
@@ -74,6 +75,31 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def json_bodies(route_class: type[APIRoute]) -> type[APIRoute]:
+    """Return ``route_class`` reading every body as JSON, whatever its media type.
+
+    Ollama's server does, and its documented ``curl ... -d '{...}'`` sends
+    ``application/x-www-form-urlencoded``; FastAPI parses JSON only when the
+    request says it is JSON.
+    """
+
+    class JsonBodyRoute(route_class):  # type: ignore[valid-type,misc]
+        def get_route_handler(
+            self,
+        ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handle = super().get_route_handler()
+
+            async def handler(request: Request) -> Response:
+                headers = request.scope["headers"]
+                headers[:] = [(k, v) for k, v in headers if k != b"content-type"]
+                headers.append((b"content-type", b"application/json"))
+                return await handle(request)
+
+            return handler
+
+    return JsonBodyRoute
+
+
 def _stream_response(schema: str) -> dict[str, Any]:
     return {
         "description": (
@@ -109,9 +135,11 @@ class OllamaRoutes:
             prefix="/api",
             tags=["ollama"],
             dependencies=self.guards,
-            route_class=validation_route(
-                validation_error_response,
-                lambda: self.metrics.record_request(PROTOCOL, error=True),
+            route_class=json_bodies(
+                validation_route(
+                    validation_error_response,
+                    lambda: self.metrics.record_request(PROTOCOL, error=True),
+                )
             ),
         )
         post, get = ["POST"], ["GET"]
