@@ -1,8 +1,9 @@
 """What real clients do on each injected fault, over HTTP against python server.py.
 
 The table here is docs/faults.md's: each client (RemoteRunnable, the openai SDK,
-ChatOpenAI, the anthropic SDK, ChatAnthropic), each fault kind, the error the
-client raises. Attempts are counted by the server (its /metrics).
+ChatOpenAI, the anthropic SDK, ChatAnthropic, the ollama client, ChatOllama),
+each fault kind, the error the client raises. Attempts are counted by the
+server (its /metrics).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from typing import Any
 
 import anthropic
 import httpx
+import ollama
 import openai
 import pytest
 from langchain_anthropic import ChatAnthropic
+from langchain_ollama import ChatOllama
 from langchain_openai import ChatOpenAI
 from langserve import RemoteRunnable
 
@@ -77,6 +80,8 @@ def client_for(kind: str, server: LiveServer, **options: Any) -> Any:
 def call(client: str, server: LiveServer, fault: str, *, stream: bool) -> Any:
     """Call ``client`` once with ``X-Echo-Fault: fault``; return its reply text."""
     headers = {"X-Echo-Fault": fault}
+    if client in ("ollama", "ChatOllama"):
+        return call_ollama(client, server, stream=stream, headers=headers)
     if client == "openai":
         sdk = client_for(
             client, server, max_retries=0, timeout=TIMEOUT, default_headers=headers
@@ -121,7 +126,42 @@ def call(client: str, server: LiveServer, fault: str, *, stream: bool) -> Any:
     return model.invoke("hello").content
 
 
-CLIENTS = ["RemoteRunnable", "openai", "ChatOpenAI", "anthropic", "ChatAnthropic"]
+def call_ollama(
+    client: str,
+    server: LiveServer,
+    *,
+    stream: bool,
+    headers: dict[str, str] | None = None,
+    options: dict[str, Any] | None = None,
+) -> Any:
+    """Call the ollama client or ChatOllama once (ChatOllama always streams)."""
+    if client == "ChatOllama":
+        model = ChatOllama(
+            model="m",
+            base_url=server.url,
+            client_kwargs={"headers": headers or {}, "timeout": TIMEOUT},
+        )
+        if options:
+            return model.invoke("hello", options=options).content
+        if stream:
+            return "".join(str(chunk.content) for chunk in model.stream("hello"))
+        return model.invoke("hello").content
+    sdk = ollama.Client(host=server.url, headers=headers, timeout=TIMEOUT)
+    if stream:
+        parts = sdk.chat(model="m", messages=HELLO, stream=True, options=options)
+        return "".join(part.message.content or "" for part in parts)
+    return sdk.chat(model="m", messages=HELLO, options=options).message.content
+
+
+CLIENTS = [
+    "RemoteRunnable",
+    "openai",
+    "ChatOpenAI",
+    "anthropic",
+    "ChatAnthropic",
+    "ollama",
+    "ChatOllama",
+]
 
 #: (client, fault, streamed) -> what the client raises: the table of docs/faults.md.
 TABLE: dict[tuple[str, str, bool], type[BaseException]] = {}
@@ -150,6 +190,18 @@ for _stream in (False, True):
         ("openai", "stall; after=2; seconds=30", _stream): openai.APITimeoutError,
         ("ChatOpenAI", "stall; after=2; seconds=30", _stream): openai.APITimeoutError,
     }
+    # The ollama client (under ChatOllama too, which always streams) raises
+    # ResponseError for every error reply and error line, and lets httpx's
+    # transport errors out.
+    for _client in ("ollama", "ChatOllama"):
+        TABLE |= {
+            (_client, "status=429; retry_after=0", _stream): ollama.ResponseError,
+            (_client, "status=503", _stream): ollama.ResponseError,
+            (_client, "context_length", _stream): ollama.ResponseError,
+            (_client, "stall; after=2; seconds=30", _stream): httpx.ReadTimeout,
+            (_client, "error; after=2", _stream): ollama.ResponseError,
+            (_client, "disconnect; after=2", _stream): httpx.RemoteProtocolError,
+        }
 TABLE |= {
     # Not streamed: "error" is a 500, "disconnect" the headers then a closed socket.
     ("RemoteRunnable", "error; after=2", False): httpx.HTTPStatusError,
@@ -338,6 +390,9 @@ def call_with_option(
     client: str, server: LiveServer, fault: str, *, stream: bool
 ) -> Any:
     """Call ``client`` once with ``fault`` in its per-request options, no header."""
+    if client in ("ollama", "ChatOllama"):
+        options = {"echo": {"fault": fault}}
+        return call_ollama(client, server, stream=stream, options=options)
     if client == "openai":
         sdk = client_for(client, server, max_retries=0, timeout=TIMEOUT)
         extra = {"echo": {"fault": fault}}
@@ -372,7 +427,11 @@ def call_with_option(
 @pytest.mark.parametrize(
     ("client", "fault", "stream"),
     sorted(
-        (key for key in TABLE if key[0] in ("RemoteRunnable", "openai", "anthropic")),
+        (
+            key
+            for key in TABLE
+            if key[0] in ("RemoteRunnable", "openai", "anthropic", "ollama")
+        ),
         key=repr,
     ),
     ids=lambda v: str(v),
@@ -385,7 +444,9 @@ def test_the_body_option_makes_each_client_raise_as_the_header_does(
     assert_still_serving(server)
 
 
-@pytest.mark.parametrize("client", ["RemoteRunnable", "openai", "anthropic"])
+@pytest.mark.parametrize(
+    "client", ["RemoteRunnable", "openai", "anthropic", "ollama", "ChatOllama"]
+)
 def test_the_body_option_none_is_no_fault(server: LiveServer, client: str) -> None:
     for stream in (False, True):
         assert "hello" in str(call_with_option(client, server, "none", stream=stream))
