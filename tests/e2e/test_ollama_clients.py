@@ -140,6 +140,15 @@ def test_ollama_errors_are_response_errors(
     with pytest.raises(ollama.ResponseError, match="injected"):
         read()
     assert received == ["h", "e", "l"]
+    # The same from the X-Echo-Fault header, which the server carries out.
+    faulty = ollama.Client(
+        host=server.url, headers={**AUTH, "X-Echo-Fault": "error; after=2"}
+    )
+    stream = faulty.chat(model="m", messages=USER, stream=True)
+    received.clear()
+    with pytest.raises(ollama.ResponseError, match="injected"):
+        read()
+    assert received == ["h", "e"]
 
 
 # --- ChatOllama ---------------------------------------------------------------------
@@ -174,6 +183,9 @@ def test_chat_ollama_num_predict_and_stop(server: LiveServer) -> None:
     message = capped.invoke("hello world")
     assert message.content == "hell"
     assert message.response_metadata["done_reason"] == "length"
+    assert message.usage_metadata is not None
+    assert message.usage_metadata["input_tokens"] == 11
+    assert message.usage_metadata["output_tokens"] == 4
     chat = ChatOllama(model="m", base_url=server.url, client_kwargs={"headers": AUTH})
     assert chat.invoke("hello world", stop=["o"]).content == "hell"
 

@@ -85,6 +85,8 @@ async def test_chat_streams_ndjson_by_default(client: httpx.AsyncClient) -> None
     assert final["message"] == {"role": "assistant", "content": ""}
     assert (final["done"], final["done_reason"]) == (True, "stop")
     assert (final["prompt_eval_count"], final["eval_count"]) == (5, 5)
+    # "stream": null is Ollama's default too: a stream.
+    lines_of(await client.post(CHAT, json=chat("hi", stream=None)))
 
 
 async def test_chat_without_stream_is_one_object(client: httpx.AsyncClient) -> None:
@@ -104,6 +106,7 @@ async def test_num_predict_caps_the_reply_and_stop_ends_it(
     )
     assert capped.json()["message"]["content"] == "hel"
     assert capped.json()["done_reason"] == "length"
+    assert (capped.json()["prompt_eval_count"], capped.json()["eval_count"]) == (5, 3)
     stopped = await client.post(
         CHAT, json=chat("hello", stream=False, options={"stop": ["l"], "seed": 1})
     )
