@@ -8,6 +8,7 @@ One uvicorn worker each, in turn, on 127.0.0.1:
 - ``bare``: FastAPI returning the same ``chat.completion`` body (the limit);
 - ``echo /v1``: this server's ``/v1/chat/completions``;
 - ``echo /v1/messages``: this server's Anthropic ``/v1/messages``;
+- ``echo /api/chat``: this server's Ollama ``/api/chat`` (NDJSON streams);
 - ``echo langserve``: this server's LangServe ``/echo/invoke``;
 - ``llmock``, ``fakellm``, ``mockllm``: Python mock OpenAI servers from PyPI,
   started with zero latency (a peer that cannot be installed or started is
@@ -212,6 +213,7 @@ def serve_peer(peer: Peer, timeout: float = 60.0) -> Iterator[Server]:
 #: What a content chunk and a stream's end look like: OpenAI's, Anthropic's.
 OPENAI_MARKS = StreamMarks(b'"delta":{"content":', b"data: [DONE]")
 ANTHROPIC_MARKS = StreamMarks(b'"type":"text_delta"', b"event: message_stop")
+OLLAMA_MARKS = StreamMarks(b'"done":false}', b'"done":true')
 
 
 @dataclass
@@ -339,6 +341,16 @@ def run(seconds: float, streams: int, chars: int, peers: bool) -> list[Row]:
         messages.streams = concurrent_openai_streams(
             url, m_stream, streams, ANTHROPIC_MARKS
         )
+        url = ours.url + "/api/chat"
+        ollama = Row(
+            "echo /api/chat", measure_rate(url, {**CHAT, "stream": False}, seconds)
+        )
+        ollama.stream_chunks_per_s, ollama.stream_client_cpu = (
+            single_openai_stream_rate(url, v1_stream, marks=OLLAMA_MARKS)
+        )
+        ollama.streams = concurrent_openai_streams(
+            url, v1_stream, streams, OLLAMA_MARKS
+        )
         langserve = Row(
             "echo langserve",
             measure_rate(ours.url + "/echo/invoke", {"input": "hello"}, seconds),
@@ -346,7 +358,7 @@ def run(seconds: float, streams: int, chars: int, peers: bool) -> list[Row]:
         langserve.stream_chunks_per_s, langserve.stream_client_cpu = single_stream_rate(
             ours, "/echo/stream", {"input": long_text}
         )
-        rows += [v1, messages, langserve]
+        rows += [v1, messages, ollama, langserve]
     for peer in PEERS if peers else []:
         _log(peer.name)
         try:
@@ -400,6 +412,13 @@ def checks(rows: list[Row]) -> list[Check]:
             )
         )
     stream = (v1.stream_chunks_per_s or 0) / (langserve.stream_chunks_per_s or 1)
+    if (ollama := by_name.get("echo /api/chat")) is not None and ollama.rate:
+        ratio = ollama.rate.requests_per_second / rps
+        chunks = (ollama.stream_chunks_per_s or 0) / (v1.stream_chunks_per_s or 1)
+        result += [
+            Check("/api/chat req/s vs /v1", ratio, ">= 0.9x", ratio >= 0.9),
+            Check("/api/chat chunks/s vs /v1", chunks, ">= 0.9x", chunks >= 0.9),
+        ]
     result += [
         Check("stream chunks/s vs langserve", stream, ">= 2x", stream >= 2),
         Check(

@@ -136,7 +136,18 @@ def test_openai_bench_tiny_run_without_peers(
         ["--seconds", "1", "--streams", "4", "--chars", "20", "--no-peers"]
     )
     by_name = {row.name: row for row in rows}
-    assert set(by_name) == {"bare", "echo /v1", "echo /v1/messages", "echo langserve"}
+    assert set(by_name) == {
+        "bare",
+        "echo /v1",
+        "echo /v1/messages",
+        "echo /api/chat",
+        "echo langserve",
+    }
+    ollama = by_name["echo /api/chat"]
+    assert ollama.rate is not None
+    assert ollama.rate.errors == 0
+    assert ollama.streams is not None
+    assert (ollama.streams.completed, ollama.streams.chunks) == (4, 4 * 20)
     messages = by_name["echo /v1/messages"]
     assert messages.rate is not None
     assert messages.rate.errors == 0
@@ -163,6 +174,13 @@ def test_openai_bench_tiny_run_without_peers(
     report = capsys.readouterr().out
     for check in checks:
         assert f"{check.name:<30}{check.value:>10.2f}" in report
+    for label in (
+        "/v1 req/s vs bare",
+        "stream chunks/s vs langserve",
+        "/api/chat req/s vs /v1",
+        "bare",
+    ):
+        assert label in report
 
 
 def test_pacing_bench_tiny_run() -> None:

@@ -52,10 +52,15 @@ DOCUMENTS = [
     "docs/performance.md",
     "docs/openai.md",
     "docs/anthropic.md",
+    "docs/ollama.md",
 ]
 DOC_SERVER = "127.0.0.1:8000"
 #: How many Python outputs a document shows at least (1 unless listed).
-MIN_PYTHON_OUTPUTS = {"docs/openai.md": 15, "docs/anthropic.md": 8}
+MIN_PYTHON_OUTPUTS = {
+    "docs/openai.md": 15,
+    "docs/anthropic.md": 8,
+    "docs/ollama.md": 10,
+}
 
 ALL_CURL_EXAMPLES = [example for doc in DOCUMENTS for example in curl_examples(doc)]
 

@@ -35,6 +35,7 @@ from echo_model.serving.core.store import MemoryStore, RuntimeStore
 from echo_model.serving.patches import apply_patches
 from echo_model.serving.protocols.anthropic import AnthropicProtocol
 from echo_model.serving.protocols.langserve import LangServeProtocol
+from echo_model.serving.protocols.ollama import OllamaProtocol
 from echo_model.serving.protocols.openai import OpenAIProtocol
 from echo_model.serving.protocols.responses import ResponsesProtocol
 from echo_model.serving.settings import Settings, parse_settings
@@ -43,12 +44,13 @@ logger = logging.getLogger("echo_model.server")
 
 #: The protocols served, in the order their paths are matched: Anthropic's
 #: ``/v1/messages`` and OpenAI's Responses ``/v1/responses`` before OpenAI's
-#: Chat Completions, which claims the rest of ``/v1``; all before LangServe's
-#: ~60 routes, which a request walks in order.
+#: Chat Completions, which claims the rest of ``/v1``; Ollama's ``/api``; all
+#: before LangServe's ~60 routes, which a request walks in order.
 PROTOCOLS: tuple[type[WireProtocol], ...] = (
     AnthropicProtocol,
     ResponsesProtocol,
     OpenAIProtocol,
+    OllamaProtocol,
     LangServeProtocol,
 )
 
@@ -87,8 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     Routes: ``/echo`` (the model: invoke, batch, stream, stream_log,
     stream_events, schemas, playground), ``/chat`` (the chat playground),
     ``/v1`` (OpenAI's Chat Completions and Responses, Anthropic's Messages),
-    ``/health``, ``/stats``, ``/metrics`` (Prometheus) and ``/`` (links to the
-    playgrounds and the docs).
+    ``/api`` (Ollama's), ``/health``, ``/stats``, ``/metrics`` (Prometheus) and
+    ``/`` (links to the playgrounds and the docs).
 
     Args:
         settings: Server settings; read from ``ECHO_*`` variables when ``None``.

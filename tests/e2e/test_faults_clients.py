@@ -1,9 +1,10 @@
 """What real clients do on each injected fault, over HTTP against python server.py.
 
 The table here is the README's and docs/faults.md's (tests below compare them,
-cell by cell): each client (RemoteRunnable, the openai SDK,
-ChatOpenAI, the anthropic SDK, ChatAnthropic), each fault kind, the error the
-client raises. Attempts are counted by the server (its /metrics).
+cell by cell): each client (RemoteRunnable, the openai SDK, ChatOpenAI, the
+anthropic SDK, ChatAnthropic, the ollama client, ChatOllama), each fault
+kind, the error the client raises. Attempts are counted by the server (its
+/metrics).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import anthropic
 import httpx
 import httpx2
+import ollama
 import openai
 import pytest
 from langchain_anthropic import ChatAnthropic
@@ -29,6 +31,7 @@ from langchain_anthropic.chat_models import (
     AnthropicRateLimitError,
     AnthropicTimeoutError,
 )
+from langchain_ollama import ChatOllama
 from langchain_openai import ChatOpenAI
 from langchain_openai.chat_models.base import (
     OpenAIAPIError,
@@ -95,6 +98,8 @@ def client_for(kind: str, server: LiveServer, **options: Any) -> Any:
 def call(client: str, server: LiveServer, fault: str, *, stream: bool) -> Any:
     """Call ``client`` once with ``X-Echo-Fault: fault``; return its reply text."""
     headers = {"X-Echo-Fault": fault}
+    if client in ("ollama", "ChatOllama"):
+        return call_ollama(client, server, stream=stream, headers=headers)
     if client == "openai":
         sdk = client_for(
             client, server, max_retries=0, timeout=TIMEOUT, default_headers=headers
@@ -139,8 +144,43 @@ def call(client: str, server: LiveServer, fault: str, *, stream: bool) -> Any:
     return model.invoke("hello").content
 
 
-CLIENTS = ["RemoteRunnable", "openai", "ChatOpenAI", "anthropic", "ChatAnthropic"]
+def call_ollama(
+    client: str,
+    server: LiveServer,
+    *,
+    stream: bool,
+    headers: dict[str, str] | None = None,
+    options: dict[str, Any] | None = None,
+) -> Any:
+    """Call the ollama client or ChatOllama once (ChatOllama always streams)."""
+    if client == "ChatOllama":
+        model = ChatOllama(
+            model="m",
+            base_url=server.url,
+            client_kwargs={"headers": headers or {}, "timeout": TIMEOUT},
+        )
+        if options:
+            return model.invoke("hello", options=options).content
+        if stream:
+            return "".join(str(chunk.content) for chunk in model.stream("hello"))
+        return model.invoke("hello").content
+    sdk = ollama.Client(host=server.url, headers=headers, timeout=TIMEOUT)
+    if stream:
+        parts = sdk.chat(model="m", messages=HELLO, stream=True, options=options)
+        return "".join(part.message.content or "" for part in parts)
+    return sdk.chat(model="m", messages=HELLO, options=options).message.content
+
+
 STATUS_FAULTS = {"status=429; retry_after=0": 429, "status=503": 503, "status=529": 529}
+CLIENTS = [
+    "RemoteRunnable",
+    "openai",
+    "ChatOpenAI",
+    "anthropic",
+    "ChatAnthropic",
+    "ollama",
+    "ChatOllama",
+]
 
 
 @dataclass(frozen=True)
@@ -208,6 +248,28 @@ for _stream in (False, True):
             OpenAITimeoutError
         ),
     }
+    # The ollama client (under ChatOllama too, which always streams) raises
+    # ResponseError for every error reply and error line, and lets httpx's
+    # transport errors out.
+    for _client in ("ollama", "ChatOllama"):
+        TABLE |= {
+            (_client, _fault, _stream): Raised(ollama.ResponseError, _status)
+            for _fault, _status in STATUS_FAULTS.items()
+        }
+        TABLE |= {
+            (_client, "context_length", _stream): Raised(ollama.ResponseError, 400),
+            (_client, "stall; after=2; seconds=30", _stream): Raised(httpx.ReadTimeout),
+            (_client, "disconnect; after=2", _stream): Raised(
+                httpx.RemoteProtocolError
+            ),
+        }
+    # Not streamed, "error" is a 500; streamed, an error line inside the 200.
+    TABLE[("ollama", "error; after=2", _stream)] = Raised(
+        ollama.ResponseError, 200 if _stream else 500
+    )
+    TABLE[("ChatOllama", "error; after=2", _stream)] = Raised(
+        ollama.ResponseError, 200 if _stream else 500
+    )
 TABLE |= {
     # Not streamed: "error" is a 500, "disconnect" the headers then a closed socket.
     ("RemoteRunnable", "error; after=2", False): Raised(httpx.HTTPStatusError, 500),
@@ -407,6 +469,9 @@ def call_with_option(
     client: str, server: LiveServer, fault: str, *, stream: bool
 ) -> Any:
     """Call ``client`` once with ``fault`` in its per-request options, no header."""
+    if client in ("ollama", "ChatOllama"):
+        options = {"echo": {"fault": fault}}
+        return call_ollama(client, server, stream=stream, options=options)
     if client == "openai":
         sdk = client_for(client, server, max_retries=0, timeout=TIMEOUT)
         extra = {"echo": {"fault": fault}}
@@ -441,7 +506,11 @@ def call_with_option(
 @pytest.mark.parametrize(
     ("client", "fault", "stream"),
     sorted(
-        (key for key in TABLE if key[0] in ("RemoteRunnable", "openai", "anthropic")),
+        (
+            key
+            for key in TABLE
+            if key[0] in ("RemoteRunnable", "openai", "anthropic", "ollama")
+        ),
         key=repr,
     ),
     ids=lambda v: str(v),
@@ -456,7 +525,9 @@ def test_the_body_option_makes_each_client_raise_as_the_header_does(
     assert_still_serving(server)
 
 
-@pytest.mark.parametrize("client", ["RemoteRunnable", "openai", "anthropic"])
+@pytest.mark.parametrize(
+    "client", ["RemoteRunnable", "openai", "anthropic", "ollama", "ChatOllama"]
+)
 def test_the_body_option_none_is_no_fault(server: LiveServer, client: str) -> None:
     for stream in (False, True):
         assert "hello" in str(call_with_option(client, server, "none", stream=stream))

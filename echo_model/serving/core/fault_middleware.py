@@ -54,6 +54,7 @@ from echo_model.serving.core.fault_spec import (
     FaultPlanner,
     FaultSpecError,
 )
+from echo_model.serving.core.http import STREAM_MEDIA_TYPES
 from echo_model.serving.core.metrics import ServingMetrics
 from echo_model.serving.core.protocol import WireProtocol, protocol_for
 
@@ -350,7 +351,7 @@ class _FaultySend:
                 self.passthrough = True
                 await self._send(message)
                 return
-            self.streaming = content_type(message) == b"text/event-stream"
+            self.streaming = content_type(message) in STREAM_MEDIA_TYPES
             if self.streaming:
                 await self._send(message)
             else:

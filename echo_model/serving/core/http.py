@@ -12,6 +12,11 @@ from fastapi.routing import APIRoute
 from starlette.responses import Response, StreamingResponse
 
 JSON = "application/json"
+#: Server-Sent Events (OpenAI, Anthropic, LangServe) and newline-delimited JSON
+#: (Ollama): the media types of the streams the server sends.
+EVENT_STREAM = "text/event-stream"
+NDJSON = "application/x-ndjson"
+STREAM_MEDIA_TYPES = frozenset({EVENT_STREAM.encode(), NDJSON.encode()})
 #: Headers of an event stream: no caching, and no buffering by a proxy (nginx
 #: reads ``X-Accel-Buffering``), so each event reaches the client as it is sent.
 EVENT_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -28,10 +33,18 @@ def json_response(
     )
 
 
-def event_stream(frames: AsyncIterator[bytes]) -> StreamingResponse:
-    """Return the Server-Sent Events reply that sends ``frames`` as they come."""
+def event_stream(
+    frames: AsyncIterator[bytes], media_type: str = EVENT_STREAM
+) -> StreamingResponse:
+    """Return the streamed reply that sends ``frames`` as they come.
+
+    Args:
+        frames: The frames, each already in the stream's format.
+        media_type: ``text/event-stream`` (Server-Sent Events, the default) or
+            ``application/x-ndjson`` (one JSON object a line, Ollama's).
+    """
     return StreamingResponse(
-        frames, media_type="text/event-stream", headers=EVENT_STREAM_HEADERS
+        frames, media_type=media_type, headers=EVENT_STREAM_HEADERS
     )
 
 

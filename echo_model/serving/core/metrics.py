@@ -57,7 +57,7 @@ from echo_model.engine import ABORT, FinishedRequest
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 #: The protocols the server speaks, as the ``protocol`` label says them.
-PROTOCOLS = ("langserve", "openai", "anthropic", "responses")
+PROTOCOLS = ("langserve", "openai", "anthropic", "responses", "ollama")
 
 #: vLLM's buckets (vllm/v1/metrics/loggers.py), so its dashboards fit.
 TTFT_BUCKETS = (

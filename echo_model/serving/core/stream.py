@@ -25,7 +25,7 @@ from echo_model.serving.core.generation import (
     TextDelta,
     ToolCall,
 )
-from echo_model.serving.core.http import event_stream
+from echo_model.serving.core.http import EVENT_STREAM, event_stream
 
 
 class FrameWriter(Protocol):
@@ -57,6 +57,7 @@ async def stream_reply(
     request: GenerationRequest,
     writer: FrameWriter,
     failed: Callable[[], None],
+    media_type: str = EVENT_STREAM,
 ) -> StreamingResponse:
     """Return the streamed reply to ``request``, framed by ``writer``.
 
@@ -68,10 +69,12 @@ async def stream_reply(
         request: The request, checked.
         writer: The protocol's frame writer for this stream.
         failed: Counts the request as failed (a fault after the start).
+        media_type: The stream's media type: Server-Sent Events by default,
+            ``application/x-ndjson`` for a protocol that streams JSON lines.
     """
     events = aiter(backend.stream(request))
     first = await anext(events)
-    return event_stream(frames(first, events, writer, failed))
+    return event_stream(frames(first, events, writer, failed), media_type)
 
 
 async def frames(
