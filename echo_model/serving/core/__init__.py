@@ -12,6 +12,10 @@
   request ids, error replies; ``error_shapes``: each protocol's error shape
   on its paths;
 - ``metrics``: Prometheus metrics named like vLLM's; ``stats``: their JSON view;
+- ``fixtures``: scripted replies on every protocol (the ``X-Echo-Context``
+  and ``X-Echo-Strict`` headers); ``journal``: what each model request sent
+  and got; ``store``: runtime fixtures, sequence counts and the journal;
+  ``admin``: the ``/admin`` API over them;
 - ``http``: JSON replies, event streams, routes answering bad bodies;
   ``openapi``: touch-ups to the generated schema.
 

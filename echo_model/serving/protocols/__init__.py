@@ -1,4 +1,8 @@
-"""The wire protocols, one package each (``openai``, ``anthropic``, ``langserve``).
+"""The wire protocols, one package each.
+
+OpenAI's Chat Completions (``openai``) and Responses (``responses``),
+Anthropic's Messages (``anthropic``), Ollama's API (``ollama``), LangServe's
+(``langserve``).
 
 Each holds its routes, wire types, error shape and stream frames, and one
 ``WireProtocol`` object the app and the shared layers use. Protocols never
