@@ -376,7 +376,7 @@ def _problem(
         also = flag_name(name)
     if name == "fault":  # a grammar, not a range: say what the grammar found
         reason = str(first.get("ctx", {}).get("error", first["msg"]))
-        return SettingsError(f"{where}: {reason} ({also}; docs/faults.md)")
+        return SettingsError(f"--fault / ECHO_FAULT: {reason} (docs/faults.md)")
     return SettingsError(f"{where}: must be {allowed(name)} ({also})")
 
 

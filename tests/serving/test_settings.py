@@ -142,8 +142,8 @@ def test_model_defaults_and_bounds_are_the_model_s(name: str) -> None:
         (
             ["--fault", "status=42"],
             {},
-            "--fault status=42: 'status' must be from 400 to 599, got 42"
-            " (ECHO_FAULT; docs/faults.md)",
+            "--fault / ECHO_FAULT: 'status' must be from 400 to 599, got 42"
+            " (docs/faults.md)",
         ),
         (
             ["--timeout-keep-alive", "0"],
