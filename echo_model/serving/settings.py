@@ -329,9 +329,11 @@ def parse_settings(
         environ: Environment variables (``os.environ`` when ``None``).
     """
     environ = os.environ if environ is None else environ
-    flags = vars(argument_parser().parse_args(argv))
+    variables = Variables(Settings, environ)()
     try:
-        return settings_from(flags, Variables(Settings, environ)())
+        check_variables(variables)  # first: even ``--help`` says a variable is bad
+        flags = vars(argument_parser().parse_args(argv))
+        return settings_from(flags, variables)
     except SettingsError as error:
         stop(str(error))
 
@@ -349,14 +351,23 @@ def settings_from(flags: Mapping[str, Any], variables: Mapping[str, Any]) -> Set
         SettingsError: A value out of its setting's range, named by where it
             came from. A variable is checked even when its flag is given.
     """
-    try:
-        Settings(**variables)
-    except ValidationError as error:
-        raise _problem(error, variables, from_flag=False) from None
+    check_variables(variables)
     try:
         return Settings(**{**variables, **flags})
     except ValidationError as error:
         raise _problem(error, flags, from_flag=True) from None
+
+
+def check_variables(variables: Mapping[str, Any]) -> None:
+    """Check the variables' values alone (a flag may override them later).
+
+    Raises:
+        SettingsError: A value out of its setting's range, naming the variable.
+    """
+    try:
+        Settings(**variables)
+    except ValidationError as error:
+        raise _problem(error, variables, from_flag=False) from None
 
 
 def _problem(
