@@ -18,7 +18,7 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import fields, replace
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -183,10 +183,12 @@ def test_the_flags_table_lists_every_setting_with_its_variable_and_default() -> 
     rows = {
         m["flag"]: m for m in FLAG_ROW.finditer((ROOT / "docs/http.md").read_text())
     }
-    settings = {s.name.replace("_", "-"): s for s in fields(Settings)}
+    settings = {
+        name.replace("_", "-"): (name, s) for name, s in Settings.model_fields.items()
+    }
     assert sorted(rows) == sorted(settings)
-    for flag, setting in settings.items():
-        assert rows[flag]["env"] == env_name(setting), flag
+    for flag, (name, setting) in settings.items():
+        assert rows[flag]["env"] == env_name(name), flag
         default = documented_default(rows[flag]["default"])
         if isinstance(setting.default, bool) or setting.default is None:
             assert default == setting.default, flag

@@ -8,24 +8,35 @@ install), dispatched before the server's flags are parsed.
 from __future__ import annotations
 
 import copy
+import errno
 import ipaddress
 import os
 import signal
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import uvicorn
-from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
+from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG, STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from echo_model import __version__
 from echo_model.fixtures import FixtureLoadError, load_fixtures, shadowed_fixtures
 from echo_model.serving.core.metrics import multiprocess_directory
 from echo_model.serving.patches import apply_patches
-from echo_model.serving.settings import LOOPBACK_HOSTS, Settings, parse_settings
+from echo_model.serving.settings import (
+    LOOPBACK_HOSTS,
+    Settings,
+    parse_settings,
+    stop,
+)
 
 #: uvicorn builds the app in each worker process from this factory.
 APP_FACTORY = "echo_model.serving.app:create_app"
+
+#: Connections the kernel queues before a worker accepts them (uvicorn's default).
+BACKLOG = 2048
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -36,14 +47,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = parse_settings(args)
     if problem := unsafe_bind(settings):
         sys.exit(f"echo-server: {problem}")
+    if problem := model_key_only(settings, os.environ):
+        stop(problem)
     if settings.fixtures:
         # Read once here, so a bad file stops the server before it starts, on
         # one line (every worker reads it again when it builds its app).
         try:
             load_fixtures(settings.fixtures)
         except FixtureLoadError as error:
-            print(f"echo-server: --fixtures: {error}", file=sys.stderr)
-            sys.exit(2)
+            stop(f"--fixtures: {error}")
     # Before uvicorn imports the app module: importing LangServe imports
     # sse-starlette, which swaps uvicorn's exit handler, and uvicorn binds the
     # handler to the signals before it calls the app factory (which would be
@@ -51,6 +63,76 @@ def main(argv: Sequence[str] | None = None) -> None:
     apply_patches()
     # Worker processes build their own app from the environment.
     os.environ.update(settings.environment())
+    # Bound here, before the banner: the banner's address is then really ours,
+    # and a taken port is one line. One socket serves one worker or many (each
+    # worker accepts on it), as uvicorn's own supervisor does.
+    listener = bind(settings.host, settings.port)
+    print_banner(settings)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it with the handler
+    # that was there before: make that a clean exit, so a requested stop is a 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    config = uvicorn.Config(
+        APP_FACTORY,
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        log_config=log_config(settings.log_level),
+        access_log=settings.access_log,
+        timeout_keep_alive=settings.timeout_keep_alive,
+        # uvicorn waits this long (its annotation says int, but any float works).
+        timeout_graceful_shutdown=settings.graceful_timeout,  # type: ignore[arg-type]
+        loop="uvloop",
+        http="httptools",
+    )
+    # Several workers write their metrics to files in a directory of ours, so
+    # that one scrape of any worker sums them all; it goes when the server stops.
+    with multiprocess_directory(settings.workers):
+        serve(config, listener)
+
+
+def serve(config: uvicorn.Config, listener: socket.socket) -> None:
+    """Serve ``config``'s app on ``listener``: in this process, or in workers."""
+    server = uvicorn.Server(config)
+    try:
+        if config.workers > 1:
+            Multiprocess(config, sockets=[listener]).run()
+        else:
+            server.run(sockets=[listener])
+    except KeyboardInterrupt:
+        pass
+    if config.workers == 1 and not server.started:
+        sys.exit(STARTUP_FAILURE)  # as uvicorn.run: the app failed to start
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Return a socket bound to ``host:port`` and listening, or stop with one line.
+
+    Set up as uvicorn binds its own (``SO_REUSEADDR``, inheritable, so worker
+    processes can accept on it). Listening at once: a client that connects
+    after the banner waits for the app rather than being refused.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as error:
+        listener.close()
+        if error.errno == errno.EADDRINUSE:
+            stop(
+                f"port {port} on {host} is already in use ({error.strerror});"
+                " choose another with --port or ECHO_PORT"
+            )
+        stop(f"cannot listen on {host} port {port}: {error.strerror or error}")
+    listener.listen(BACKLOG)
+    listener.set_inheritable(True)
+    return listener
+
+
+def print_banner(settings: Settings) -> None:
+    """Say where the server is, its model defaults and who may use it."""
     base = f"http://{settings.host}:{settings.port}"
     print(f"echo-model {__version__}: playground at {base}/echo/playground/")
     print(f"  chat playground at {base}/chat/playground/, API docs at {base}/docs")
@@ -63,26 +145,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"  WARNING: no API key set and bound to {settings.host}: open to all")
         print("  (--allow-unauthenticated was given)")
     print(flush=True)
-    # uvicorn shuts down gracefully on SIGTERM, then re-raises it with the handler
-    # that was there before: make that a clean exit, so a requested stop is a 0.
-    signal.signal(signal.SIGTERM, _exit_cleanly)
-    # Several workers write their metrics to files in a directory of ours, so
-    # that one scrape of any worker sums them all; it goes when the server stops.
-    with multiprocess_directory(settings.workers):
-        uvicorn.run(
-            APP_FACTORY,
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_level=settings.log_level,
-            log_config=log_config(settings.log_level),
-            access_log=settings.access_log,
-            # uvicorn waits this long (its annotation says int, but any float works).
-            timeout_graceful_shutdown=settings.graceful_timeout,  # type: ignore[arg-type]
-            loop="uvloop",
-            http="httptools",
-        )
+
+
+def model_key_only(settings: Settings, environ: Mapping[str, str]) -> str | None:
+    """Say why starting would leave the server open by mistake, if it would.
+
+    ``ECHO_API_KEY`` is the model's key, not the server's; someone who sets it
+    alone most likely meant to lock the server, which would then serve anyone.
+    """
+    if settings.api_key or not environ.get("ECHO_API_KEY"):
+        return None
+    return (
+        "ECHO_API_KEY is set but the server has no key: ECHO_API_KEY is the"
+        " model's variable. Lock the server with ECHO_SERVER_API_KEY (or"
+        " --api-key), or unset ECHO_API_KEY."
+    )
 
 
 def validate(paths: Sequence[str]) -> int:

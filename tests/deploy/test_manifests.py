@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any
 
 import kubernetes_validate
@@ -21,7 +20,7 @@ from tests.deploy.files import (
 #: The oldest Kubernetes with preStop's ``sleep`` on by default, and the newest
 #: whose schemas kubernetes-validate ships.
 VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
-SETTING_VARIABLES = {env_name(setting) for setting in fields(Settings)}
+SETTING_VARIABLES = {env_name(name) for name in Settings.model_fields}
 
 
 @pytest.fixture(scope="module")
