@@ -161,6 +161,8 @@ def test_openai_bench_tiny_run_without_peers(
     checks = openai_bench.checks(rows)
     assert [c.name for c in checks] == [
         "/v1 req/s vs bare",
+        "/api/chat req/s vs /v1",
+        "/api/chat chunks/s vs /v1",
         "stream chunks/s vs langserve",
         "4 streams completed",
         "first chunk p99 (ms)",
@@ -168,9 +170,12 @@ def test_openai_bench_tiny_run_without_peers(
     bare = by_name["bare"].rate
     assert bare is not None
     assert checks[0].value == v1.rate.requests_per_second / bare.requests_per_second
-    assert checks[2].value == 4
-    assert checks[2].met
-    assert checks[3].value == v1.streams.ttfc_p99_ms
+    assert checks[1].value == (
+        ollama.rate.requests_per_second / v1.rate.requests_per_second
+    )
+    assert checks[4].value == 4
+    assert checks[4].met
+    assert checks[5].value == v1.streams.ttfc_p99_ms
     report = capsys.readouterr().out
     for check in checks:
         assert f"{check.name:<30}{check.value:>10.2f}" in report
