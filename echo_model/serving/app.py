@@ -30,6 +30,7 @@ from echo_model.serving.core.middleware import (
 )
 from echo_model.serving.core.openapi import document_event_streams
 from echo_model.serving.core.protocol import ServingContext, WireProtocol
+from echo_model.serving.core.sqlite_store import SqliteStore, shared_store_path
 from echo_model.serving.core.stats import stats_route
 from echo_model.serving.core.store import MemoryStore, RuntimeStore
 from echo_model.serving.patches import apply_patches
@@ -77,8 +78,13 @@ async def freeze_start_up_objects(app: FastAPI) -> AsyncIterator[None]:
 
 
 def runtime_store(settings: Settings) -> RuntimeStore:
-    """Return the store of the runtime fixtures, sequence counts and journal."""
-    return MemoryStore()
+    """Return the store of the runtime fixtures, sequence counts and journal.
+
+    In memory for one worker; with several, the SQLite store in the run
+    directory the CLI made for them all (``core.sqlite_store``).
+    """
+    path = shared_store_path() if settings.workers > 1 else None
+    return SqliteStore(path) if path else MemoryStore()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -21,6 +21,7 @@ from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
 from echo_model import __version__
 from echo_model.fixtures import FixtureLoadError, load_fixtures, shadowed_fixtures
 from echo_model.serving.core.metrics import multiprocess_directory
+from echo_model.serving.core.sqlite_store import run_directory
 from echo_model.serving.patches import apply_patches
 from echo_model.serving.settings import LOOPBACK_HOSTS, Settings, parse_settings
 
@@ -68,7 +69,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _exit_cleanly)
     # Several workers write their metrics to files in a directory of ours, so
     # that one scrape of any worker sums them all; it goes when the server stops.
-    with multiprocess_directory(settings.workers):
+    # Their runtime store (added fixtures, sequence counts, journal) is one
+    # SQLite file in a run directory of ours, likewise.
+    with multiprocess_directory(settings.workers), run_directory(settings.workers):
         uvicorn.run(
             APP_FACTORY,
             factory=True,
