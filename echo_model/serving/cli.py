@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args[:1] == ["validate"]:
         sys.exit(validate(args[1:]))
     settings = parse_settings(args)
-    if problem := unsafe_bind(settings):
+    if problem := unsafe_bind(settings) or recording_problem(settings):
         sys.exit(f"echo-server: {problem}")
     if settings.fixtures:
         # Read once here, so a bad file stops the server before it starts, on
@@ -129,6 +129,17 @@ def unsafe_bind(settings: Settings) -> str | None:
         " or pass --allow-unauthenticated (ECHO_ALLOW_UNAUTHENTICATED=1) to serve"
         " it open to all."
     )
+
+
+def recording_problem(settings: Settings) -> str | None:
+    """Say what ``--record`` / ``--proxy-only`` lack, if anything."""
+    if not (settings.record or settings.proxy_only):
+        return None
+    if not settings.upstream:
+        return "--record and --proxy-only need --upstream URL"
+    if settings.record and not (settings.fixtures and os.path.isdir(settings.fixtures)):
+        return "--record needs --fixtures DIR (a folder; recorded/ goes in it)"
+    return None
 
 
 def is_loopback(host: str) -> bool:

@@ -163,6 +163,20 @@ class Settings:
         default=False,
         metadata={"help": "a request no fixture matches gets an error, not the echo"},
     )
+    # Record and replay (docs/fixtures.md): misses go to --upstream.
+    record: bool = field(
+        default=False,
+        metadata={"help": "forward misses to --upstream, save fixtures in --fixtures"},
+    )
+    proxy_only: bool = field(
+        default=False, metadata={"help": "forward misses to --upstream, save nothing"}
+    )
+    upstream: str | None = field(
+        default=None, metadata={"help": "provider root URL misses are forwarded to"}
+    )
+    upstream_api_key: SecretStr | None = field(
+        default=None, metadata={"help": "the key sent to --upstream"}
+    )
 
     def server_fault(self) -> Fault | None:
         """Return the ``--fault`` flag's fault (``None``: none)."""
