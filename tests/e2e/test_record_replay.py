@@ -88,9 +88,9 @@ def test_record_then_replay(tmp_path: Path) -> None:
             *("--api-key", KEY),
         ]
         with run_server(tmp_path, recorder_args) as recorder:
-            first = [
-                ask(recorder.url, p, b, **{"X-Echo-Context": "ctx"}) for p, b in CASES
-            ]
+            # X-Echo-Strict: false must not stop the forwarding, nor be forwarded.
+            headers = {"X-Echo-Context": "ctx", "X-Echo-Strict": "false"}
+            first = [ask(recorder.url, p, b, **headers) for p, b in CASES]
             again = [
                 ask(recorder.url, p, b, **{"X-Echo-Context": "ctx"}) for p, b in CASES
             ]
