@@ -30,6 +30,8 @@ from echo_model.serving.core.middleware import (
 )
 from echo_model.serving.core.openapi import document_event_streams
 from echo_model.serving.core.protocol import ServingContext, WireProtocol
+from echo_model.serving.core.recorder import Recording
+from echo_model.serving.core.sqlite_store import SqliteStore, shared_store_path
 from echo_model.serving.core.stats import stats_route
 from echo_model.serving.core.store import MemoryStore, RuntimeStore
 from echo_model.serving.patches import apply_patches
@@ -79,8 +81,13 @@ async def freeze_start_up_objects(app: FastAPI) -> AsyncIterator[None]:
 
 
 def runtime_store(settings: Settings) -> RuntimeStore:
-    """Return the store of the runtime fixtures, sequence counts and journal."""
-    return MemoryStore()
+    """Return the store of the runtime fixtures, sequence counts and journal.
+
+    In memory for one worker; with several, the SQLite store in the run
+    directory the CLI made for them all (``core.sqlite_store``).
+    """
+    path = shared_store_path() if settings.workers > 1 else None
+    return SqliteStore(path) if path else MemoryStore()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -136,6 +143,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost: the refusals of every layer inside (body size, error replies,
     # API key, router) reach each protocol's clients in its own shape.
     app.add_middleware(ErrorShapes, protocols=protocols)
+    # Record and replay: a fixture miss goes upstream (journaled, inside it).
+    if settings.upstream and (settings.record or settings.proxy_only):
+        key = settings.upstream_api_key
+        app.add_middleware(
+            Recording,
+            upstream=settings.upstream,
+            api_key=key.get_secret_value() if key else None,
+            fixtures=fixtures,
+            directory=None if settings.proxy_only else settings.fixtures,
+        )
     # Outside those: each model request is journaled with its final status.
     app.add_middleware(Exchanges, protocols=protocols, store=store)
     # Outside those: every reply, a refusal of any layer too, carries the id.

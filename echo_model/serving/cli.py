@@ -24,6 +24,7 @@ from uvicorn.supervisors import Multiprocess
 from echo_model import __version__
 from echo_model.fixtures import FixtureLoadError, load_fixtures, shadowed_fixtures
 from echo_model.serving.core.metrics import multiprocess_directory
+from echo_model.serving.core.sqlite_store import run_directory
 from echo_model.serving.patches import apply_patches
 from echo_model.serving.settings import (
     LOOPBACK_HOSTS,
@@ -45,8 +46,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args[:1] == ["validate"]:
         sys.exit(validate(args[1:]))
     settings = parse_settings(args)
-    if problem := unsafe_bind(settings):
-        sys.exit(f"echo-server: {problem}")
+    if problem := unsafe_bind(settings) or recording_problem(settings):
+        stop(problem)
     if problem := model_key_only(settings, os.environ):
         stop(problem)
     if settings.fixtures:
@@ -88,7 +89,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     # Several workers write their metrics to files in a directory of ours, so
     # that one scrape of any worker sums them all; it goes when the server stops.
-    with multiprocess_directory(settings.workers):
+    # Their runtime store (added fixtures, sequence counts, journal) is one
+    # SQLite file in a run directory of ours, likewise.
+    with multiprocess_directory(settings.workers), run_directory(settings.workers):
         serve(config, listener)
 
 
@@ -203,6 +206,17 @@ def unsafe_bind(settings: Settings) -> str | None:
         " or pass --allow-unauthenticated (ECHO_ALLOW_UNAUTHENTICATED=1) to serve"
         " it open to all."
     )
+
+
+def recording_problem(settings: Settings) -> str | None:
+    """Say what ``--record`` / ``--proxy-only`` lack, if anything."""
+    if not (settings.record or settings.proxy_only):
+        return None
+    if not settings.upstream:
+        return "--record and --proxy-only need --upstream URL"
+    if settings.record and not (settings.fixtures and os.path.isdir(settings.fixtures)):
+        return "--record needs --fixtures DIR (a folder; recorded/ goes in it)"
+    return None
 
 
 def is_loopback(host: str) -> bool:

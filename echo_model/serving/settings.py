@@ -106,6 +106,9 @@ class Settings(BaseSettings):
         context_window: Prompts over this many tokens are refused.
         fixtures: An aimock fixture file or folder answering before the echo.
         strict: Whether a request no fixture matches gets an error.
+        record, proxy_only, upstream, upstream_api_key: Record and replay:
+            misses are forwarded to ``upstream`` (with its key) and, with
+            ``record``, saved as fixtures.
     """
 
     model_config = SettingsConfigDict(frozen=True, extra="forbid")
@@ -209,6 +212,19 @@ class Settings(BaseSettings):
     )
     strict: bool = Field(
         False, description="a request no fixture matches gets an error, not the echo"
+    )
+    # Record and replay (docs/fixtures.md): misses go to --upstream.
+    record: bool = Field(
+        False, description="forward misses to --upstream, save fixtures in --fixtures"
+    )
+    proxy_only: bool = Field(
+        False, description="forward misses to --upstream, save nothing"
+    )
+    upstream: str | None = Field(
+        None, description="provider root URL misses are forwarded to"
+    )
+    upstream_api_key: SecretStr | None = Field(
+        None, description="the key sent to --upstream"
     )
 
     @classmethod

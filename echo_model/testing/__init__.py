@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from echo_model.testing.metrics import Metrics, Sample
     from echo_model.testing.options import FAULT_HEADER, EchoOptions
+    from echo_model.testing.scripted import EchoFixtures
     from echo_model.testing.server import EchoServer, run_echo_server
 
 _EXPORTS = {
+    "EchoFixtures": "echo_model.testing.scripted",
     "EchoOptions": "echo_model.testing.options",
     "EchoServer": "echo_model.testing.server",
     "FAULT_HEADER": "echo_model.testing.options",
@@ -27,6 +29,7 @@ _EXPORTS = {
 
 __all__ = [
     "FAULT_HEADER",
+    "EchoFixtures",
     "EchoOptions",
     "EchoServer",
     "Metrics",

@@ -15,13 +15,19 @@ Fixtures:
   test, carrying its ``@pytest.mark.echo(...)`` options.
 - ``echo_model``: an in-process ``EchoChatModel`` with the test's options.
 - ``echo_options``: the test's options, for requests made any other way.
+- ``echo_fixtures``: the test's own scripted replies (``.add([...])``; the
+  marker's ``fixtures=[...]`` are added for it) and its journal
+  (``.requests()``), both scoped by the test's context (``echo_context``),
+  which every client fixture sends as ``X-Echo-Context``.
+- ``echo_requests``: ``echo_fixtures.requests``: what this test sent.
 - ``echo_server_options`` (session): override it to return server flags.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
     from langchain_openai import ChatOpenAI
 
     from echo_model.chat_models import EchoChatModel
+    from echo_model.testing.scripted import EchoFixtures
     from echo_model.testing.server import EchoServer
 
 #: The running server, once a test has asked for it (its log outlives it).
@@ -130,12 +137,57 @@ def echo_server(
 
 
 @pytest.fixture
-def echo_options(request: pytest.FixtureRequest) -> EchoOptions:
+def echo_context(request: pytest.FixtureRequest) -> str:
+    """This test's context: the ``X-Echo-Context`` its client fixtures send."""
+    from echo_model.testing.scripted import test_context
+
+    return test_context(request.node.nodeid)
+
+
+@pytest.fixture
+def echo_options(request: pytest.FixtureRequest, echo_context: str) -> EchoOptions:
     """This test's ``@pytest.mark.echo(...)`` options (the closest marker wins)."""
     try:
-        return EchoOptions.from_markers(request.node.iter_markers("echo"))
+        options = EchoOptions.from_markers(request.node.iter_markers("echo"))
+        options = replace(options, context=echo_context)
+        options.scoped_fixtures()  # a fixture naming another context fails here
     except ValueError as error:
         pytest.fail(str(error), pytrace=False)
+    return options
+
+
+@pytest.fixture
+def echo_fixtures(
+    request: pytest.FixtureRequest, echo_options: EchoOptions
+) -> Iterator[EchoFixtures]:
+    """This test's scripted replies and journal on the server (its context's).
+
+    The marker's ``fixtures=[...]`` are added first; ``.add([...])`` adds
+    more; ``.requests()`` returns what the test sent. The test's fixtures are
+    removed when it ends.
+    """
+    from echo_model.testing.scripted import EchoFixtures
+    from echo_model.testing.server import AdminError
+
+    request.node.stash[USES_SERVER] = True
+    server: EchoServer = request.getfixturevalue("echo_server")
+    assert echo_options.context is not None  # noqa: S101 - echo_options sets it
+    fixtures = EchoFixtures(server, echo_options.context)
+    if echo_options.fixtures:
+        try:
+            fixtures.add(echo_options.fixtures)
+        except AdminError as error:
+            pytest.fail(f"@pytest.mark.echo(fixtures=...): {error}", pytrace=False)
+    yield fixtures
+    fixtures.clear()
+
+
+@pytest.fixture
+def echo_requests(
+    echo_fixtures: EchoFixtures,
+) -> Callable[..., list[dict[str, Any]]]:
+    """``echo_requests(path=None)``: this test's journal entries, oldest first."""
+    return echo_fixtures.requests
 
 
 @pytest.fixture
@@ -201,18 +253,23 @@ def echo_async_http_client(
 def echo_model(echo_options: EchoOptions) -> EchoChatModel:
     """An in-process ``EchoChatModel`` with this test's simulation options.
 
-    No server, no HTTP: the marker's ``fault`` (an HTTP header) does not apply.
+    No server, no HTTP: the marker's ``fault`` (an HTTP header) does not apply;
+    its ``fixtures`` do (in the test's context).
     """
     from echo_model.chat_models import EchoChatModel
 
-    return EchoChatModel(**echo_options.simulation)
+    return EchoChatModel(
+        **echo_options.simulation,
+        fixtures=echo_options.scoped_fixtures() or None,
+        fixture_context=echo_options.context,
+    )
 
 
 def _server(request: pytest.FixtureRequest) -> EchoServer:
-    # Asked for only now, so a test skipped for a missing package starts nothing.
-    request.node.stash[USES_SERVER] = True
-    server: EchoServer = request.getfixturevalue("echo_server")
-    return server
+    # Asked for only now, so a test skipped for a missing package starts
+    # nothing; through echo_fixtures, so the marker's fixtures are in place.
+    fixtures: EchoFixtures = request.getfixturevalue("echo_fixtures")
+    return fixtures.server
 
 
 def _close_async(client: httpx.AsyncClient) -> None:

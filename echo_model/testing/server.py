@@ -97,6 +97,48 @@ class EchoServer:
         """Return the log's length in bytes (a mark to read from later)."""
         return self.log_path.stat().st_size
 
+    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call the server's ``/admin`` API; return the reply's JSON.
+
+        Raises:
+            AdminError: The server refused (a fixture it cannot use: 400, with
+                the file, fixture and field named).
+        """
+        response = httpx.request(
+            method,
+            f"{self.url}/admin/{path}",
+            headers=self.auth_headers,
+            timeout=30.0,
+            **kwargs,
+        )
+        if response.status_code >= 400:
+            raise AdminError(response.status_code, response.text)
+        return response.json()
+
+    def add_fixtures(self, fixtures: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Add fixtures (aimock's format) at run time; return their labels."""
+        reply = self.admin("POST", "fixtures", json=list(fixtures))
+        return list(reply["added"])
+
+    def remove_fixtures(self, context: str | None = None) -> None:
+        """Forget the fixtures added at run time (of ``context`` only, if given)."""
+        params = {"context": context} if context is not None else {}
+        self.admin("DELETE", "fixtures", params=params)
+
+    def requests(
+        self, context: str | None = None, path: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Return the server's journal, oldest first (of ``context``, ``path``).
+
+        Each entry holds the ``path``, ``protocol``, ``body`` as the client
+        sent it, ``status``, ``reply`` (``text``, ``tool_calls``, ``error``),
+        the ``fixture`` that answered (``None``: the echo), ``context`` and
+        ``timings`` (docs/fixtures.md).
+        """
+        params = {k: v for k, v in (("context", context), ("path", path)) if v}
+        entries: list[dict[str, Any]] = self.admin("GET", "requests", params=params)
+        return entries
+
     def metrics(self) -> Metrics:
         """Read the server's metrics: ``/metrics``, or ``/stats`` where there is none.
 
@@ -104,6 +146,15 @@ class EchoServer:
         session): compare two readings to see what one test did.
         """
         return read_metrics(self.url, self.auth_headers)
+
+
+class AdminError(RuntimeError):
+    """The server's ``/admin`` API refused a call."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"echo-server /admin answered {status}: {detail}")
+        self.status = status
+        self.detail = detail
 
 
 def server_args(options: Mapping[str, Any]) -> list[str]:

@@ -30,6 +30,7 @@ def test_the_document_names_its_example_files() -> None:
         "my_app.py",
         "test_my_app.py",
         "test_my_app_on_both_apis.py",
+        "test_my_app_scripted.py",
         "pyproject.toml",
         "conftest.py",
     }
@@ -41,5 +42,5 @@ def test_the_example_project_passes(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", timeout=SESSION_TIMEOUT
     )
-    # 1 quick-start test, 5 for the agent, 2 x 2 on both APIs.
-    result.assert_outcomes(passed=10)
+    # 1 quick-start test, 5 for the agent, 2 x 2 on both APIs, 2 scripted.
+    result.assert_outcomes(passed=12)

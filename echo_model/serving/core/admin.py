@@ -7,6 +7,7 @@ Behind the server's key, like the model routes:
 - ``POST /admin/fixtures``: add fixtures (a fixture file's JSON, or its
   list); checked first, 400 naming the fixture and field, nothing added;
 - ``DELETE /admin/fixtures``: forget the added ones (back to the files);
+  ``?context=NAME`` forgets only those whose match has that context;
 - ``GET /admin/requests``: the journal, oldest first (``?path=``,
   ``?context=`` filter); ``DELETE /admin/requests``: empty it;
 - ``POST /admin/reset``: empty the journal and reset the sequence counts.
@@ -56,10 +57,12 @@ def admin_router(
         return JSONResponse({"added": [f.label for f in added]})
 
     @router.delete("/fixtures")
-    async def clear_fixtures() -> dict[str, Any]:
-        """Forget the fixtures added at run time."""
-        fixtures.clear()
-        return {"fixtures": []}
+    async def clear_fixtures(context: str | None = None) -> dict[str, Any]:
+        """Forget the fixtures added at run time (``context``: only its own)."""
+        removed = fixtures.clear(context)
+        if removed is None:
+            return {"fixtures": []}
+        return {"fixtures": fixtures.runtime(), "removed": removed}
 
     @router.get("/requests")
     async def list_requests(

@@ -135,9 +135,20 @@ class ServedFixtures:
         """The fixtures added at run time, as posted."""
         return self.store.runtime_fixtures()
 
-    def clear(self) -> None:
-        """Forget the fixtures added at run time (back to the files)."""
+    def clear(self, context: str | None = None) -> int | None:
+        """Forget the fixtures added at run time (back to the files).
+
+        Args:
+            context: Forget only those whose match has this ``context`` (a
+                test's own, when it ends); ``None``: every one.
+
+        Returns:
+            How many were forgotten for a ``context``; ``None`` otherwise.
+        """
+        if context is not None:
+            return self.store.remove_fixtures(context)
         self.store.clear_fixtures()
+        return None
 
 
 __all__ = [

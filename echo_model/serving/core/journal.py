@@ -12,8 +12,9 @@ protocol reports anything itself.
 
 An entry::
 
-    {"request_id", "method", "path", "protocol", "headers" (authorization
-     headers never kept), "body" (the client's JSON, or its text; cut at
+    {"request_id", "worker" (the pid of the process that served it),
+     "method", "path", "protocol", "headers" (authorization headers never
+     kept), "body" (the client's JSON, or its text; cut at
      MAX_BODY_BYTES with "body_truncated": true), "status", "context",
      "fixture" ("file#index" or null for the echo), "reply": {"text",
      "tool_calls": [{"id", "name", "arguments"}], "error": {"status",
@@ -28,6 +29,7 @@ Server Error"), so a scripted error keeps its status on every protocol.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from contextvars import ContextVar
@@ -254,6 +256,7 @@ def _entry(
         reply["error"] = _json_or_text(error_body[:MAX_BODY_BYTES])
     return {
         "request_id": request_id(scope),
+        "worker": os.getpid(),
         "method": scope["method"],
         "path": scope["path"],
         "protocol": protocol.name,

@@ -37,6 +37,9 @@ class RuntimeStore(Protocol):
     def clear_fixtures(self) -> None:
         """Forget every added fixture."""
 
+    def remove_fixtures(self, context: str) -> int:
+        """Forget the added fixtures whose match has ``context``; return how many."""
+
     # --- sequence counts (``SequenceCounter``) ---
     def claim(self, context: str, pattern: str, expected: int) -> bool:
         """Count a match of ``pattern`` if it has matched ``expected`` times."""
@@ -56,6 +59,12 @@ class RuntimeStore(Protocol):
 
     def clear_entries(self) -> None:
         """Empty the journal."""
+
+
+def fixture_context(fixture: dict[str, Any]) -> object:
+    """Return the ``context`` of an added fixture's match (``None``: any)."""
+    match = fixture.get("match")
+    return match.get("context") if isinstance(match, dict) else None
 
 
 class MemoryStore(InMemorySequenceCounter):
@@ -88,6 +97,15 @@ class MemoryStore(InMemorySequenceCounter):
         self._fixtures = []
         self._version += 1
 
+    def remove_fixtures(self, context: str) -> int:
+        """Forget the added fixtures of ``context``; return how many."""
+        kept = [f for f in self._fixtures if fixture_context(f) != context]
+        removed = len(self._fixtures) - len(kept)
+        if removed:
+            self._fixtures = kept
+            self._version += 1
+        return removed
+
     def append_entry(self, entry: dict[str, Any]) -> None:
         """Add a journal entry."""
         with self._journal_lock:
@@ -104,4 +122,4 @@ class MemoryStore(InMemorySequenceCounter):
             self._journal.clear()
 
 
-__all__ = ["MAX_JOURNAL_ENTRIES", "MemoryStore", "RuntimeStore"]
+__all__ = ["MAX_JOURNAL_ENTRIES", "MemoryStore", "RuntimeStore", "fixture_context"]

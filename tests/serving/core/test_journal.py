@@ -71,6 +71,34 @@ async def test_posted_fixtures_answer_and_are_listed(client: httpx.AsyncClient) 
     assert reply.json()["choices"][0]["message"]["content"] == "hello"
 
 
+async def test_a_context_s_fixtures_answer_only_it_and_go_alone(
+    client: httpx.AsyncClient,
+) -> None:
+    mine = {
+        "match": {"userMessage": "hello", "context": "a"},
+        "response": {"content": "A"},
+    }
+    theirs = {
+        **mine,
+        "match": {**mine["match"], "context": "b"},
+        "response": {"content": "B"},
+    }
+    await client.post("/admin/fixtures", json=[mine, theirs, GO])
+
+    async def ask(context: str) -> str:
+        reply = await client.post(
+            "/v1/chat/completions",
+            json=chat("hello"),
+            headers={"X-Echo-Context": context},
+        )
+        return str(reply.json()["choices"][0]["message"]["content"])
+
+    assert [await ask("a"), await ask("b"), await ask("c")] == ["A", "B", "hello"]
+    removed = await client.delete("/admin/fixtures", params={"context": "a"})
+    assert removed.json() == {"fixtures": [theirs, GO], "removed": 1}
+    assert [await ask("a"), await ask("b")] == ["hello", "B"]
+
+
 async def test_a_bad_fixture_is_refused_naming_the_field(
     client: httpx.AsyncClient,
 ) -> None:
