@@ -15,6 +15,7 @@
   let epoch = 0; // bumped when the page locks: older polling loops stop
   let lastList = "";
   let selected = null;
+  let paused = false; // a person reading the list may hold it still
   const summaries = new Map();
 
   class Locked extends Error {}
@@ -40,6 +41,7 @@
     key = null;
     sessionStorage.removeItem(KEY_STORE);
     $("inspector").hidden = true;
+    $("pause").hidden = true;
     $("requests").tBodies[0].replaceChildren();
     $("detail").hidden = true;
     summaries.clear();
@@ -54,7 +56,7 @@
     const mine = epoch;
     const run = async () => {
       if (mine !== epoch) return;
-      if (!document.hidden) {
+      if (!document.hidden && !paused) {
         try {
           await task();
           if (mine === epoch) $("state").textContent = "live · " + clock(Date.now() / 1000);
@@ -71,6 +73,7 @@
   function start() {
     $("login").hidden = true;
     $("inspector").hidden = false;
+    $("pause").hidden = false;
     every(LIST_EVERY_MS, refreshList);
     every(CHARTS_EVERY_MS, refreshCharts);
     every(FIXTURES_EVERY_MS, refreshFixtures);
@@ -247,7 +250,8 @@
   function rate(svg, rates, field, unit) {
     const points = (rates && rates.points) || [];
     if (points.length < 2) return nothing(svg, "collecting samples…");
-    const span = Math.max(rates.window, points[0].ago) || 1;
+    // The span shown grows with the samples kept: at least a minute, at most the ring.
+    const span = Math.min(rates.window || Infinity, Math.max(60, points[0].ago + rates.interval));
     const top = Math.max(...points.map((p) => p[field]), 1e-9);
     frame(svg, `${top < 10 ? top.toFixed(2) : Math.round(top)}${unit}`);
     const plot = H - TOP - BOTTOM;
@@ -257,7 +261,7 @@
     const area = `${d} L${x(points[points.length - 1]).toFixed(1)},${H - BOTTOM} L${x(points[0]).toFixed(1)},${H - BOTTOM} Z`;
     svg.append(el("path", { d: area, class: "area" }), el("path", { d, class: "line" }));
     svg.append(
-      el("text", { x: LEFT, y: H - 6, class: "tick" }, `-${Math.round(span / 60)} min`),
+      el("text", { x: LEFT, y: H - 6, class: "tick" }, span < 90 ? `-${Math.round(span)} s` : `-${Math.round(span / 60)} min`),
       el("text", { x: W - RIGHT, y: H - 6, class: "tick end" }, "now"),
     );
   }
@@ -349,6 +353,11 @@
     $("detail").hidden = true;
     await refreshList();
   }));
+  $("pause").addEventListener("click", () => {
+    paused = !paused;
+    $("pause").textContent = paused ? "Resume" : "Pause";
+    if (paused) $("state").textContent = "paused";
+  });
   $("login").addEventListener("submit", (event) => {
     event.preventDefault();
     key = $("key").value;
