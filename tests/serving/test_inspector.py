@@ -279,6 +279,16 @@ async def test_the_index_links_to_the_inspector(client: httpx.AsyncClient) -> No
     [
         ({"messages": [{"role": "user", "content": "x"}, {"role": "assistant"}]}, "x"),
         ({"input": [{"type": "human", "content": "lc"}, {"type": "ai"}]}, "lc"),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "earlier turn"},
+                    {"role": "assistant", "content": "earlier reply"},
+                    {"role": "user", "content": [{"type": "text", "text": "last"}]},
+                ]
+            },
+            "last",
+        ),
         ({"input": {"messages": [["human", "tuple"]]}}, "tuple"),
         ({"inputs": ["one", "two", "three"]}, "one (+2 more)"),
         ({"prompt": "completion"}, "completion"),
