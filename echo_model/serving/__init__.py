@@ -22,4 +22,5 @@ package) never imports any of them.
   view.
 - ``openapi``: touch-ups to the generated schema; ``patches``: library
   patches, applied when an app is created.
+- ``inspector``: the live page at ``/ui/`` over the journal and the metrics.
 """

@@ -119,11 +119,11 @@
       row.tabIndex = 0;
       if (line.id === selected) row.classList.add("selected");
       cell(row, clock(line.arrival), "time");
+      cell(row, line.status, line.status >= 400 || !line.status ? "status bad" : "status good");
       cell(row, line.protocol);
       cell(row, `${line.method} ${line.path}`, "route");
-      cell(row, line.model);
       cell(row, line.prompt, "prompt");
-      cell(row, line.status, line.status >= 400 || !line.status ? "status bad" : "status good");
+      cell(row, line.model);
       cell(row, ms(line.duration), "num");
       cell(row, ms(line.ttft), "num");
       cell(row, line.fixture, line.fixture === "echo" ? "muted" : "fixture");
@@ -184,7 +184,7 @@
 
   function replyText(reply) {
     const parts = [];
-    if (reply.text != null) parts.push(reply.text);
+    if (reply.text) parts.push(reply.text);
     if (reply.tool_calls && reply.tool_calls.length) {
       parts.push("tool calls:\n" + JSON.stringify(reply.tool_calls, null, 2));
     }
