@@ -6,7 +6,8 @@ Three layers, each importing only the ones below (import-linter checks it):
 - the composition root: ``app`` (``create_app``: builds the app from
   ``PROTOCOLS`` and hands them to the shared middleware), ``cli`` (the
   ``echo-server`` command), ``settings`` (flags and ``ECHO_*`` variables),
-  ``patches`` (library patches with their reasons);
+  ``patches`` (library patches with their reasons), ``inspector`` (the
+  live page at ``/ui/`` over the journal and the metrics);
 - ``protocols``: one package per wire protocol (``openai``, ``responses``,
   ``anthropic``, ``ollama``, ``langserve``), each with its routes, wire
   types, frames, error shape and one ``WireProtocol`` object; protocols never

@@ -5,8 +5,8 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
@@ -34,6 +34,7 @@ from echo_model.serving.core.recorder import Recording
 from echo_model.serving.core.sqlite_store import SqliteStore, shared_store_path
 from echo_model.serving.core.stats import stats_route
 from echo_model.serving.core.store import MemoryStore, RuntimeStore
+from echo_model.serving.inspector import Inspector
 from echo_model.serving.patches import apply_patches
 from echo_model.serving.protocols.anthropic import AnthropicProtocol
 from echo_model.serving.protocols.langserve import LangServeProtocol
@@ -61,6 +62,7 @@ LINKS = {
     "playground": "/echo/playground/",
     "chat playground": "/chat/playground/",
     "API docs": "/docs",
+    "inspector": "/ui/",
     "health": "/health",
 }
 
@@ -80,6 +82,17 @@ async def freeze_start_up_objects(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+def lifespan(inspector: Inspector) -> Callable[[FastAPI], AbstractAsyncContextManager]:
+    """Return the app's lifespan: freeze the start-up objects, sample the counters."""
+
+    @asynccontextmanager
+    async def run(app: FastAPI) -> AsyncIterator[None]:
+        async with freeze_start_up_objects(app), inspector.sampling():
+            yield
+
+    return run
+
+
 def runtime_store(settings: Settings) -> RuntimeStore:
     """Return the store of the runtime fixtures, sequence counts and journal.
 
@@ -96,8 +109,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     Routes: ``/echo`` (the model: invoke, batch, stream, stream_log,
     stream_events, schemas, playground), ``/chat`` (the chat playground),
     ``/v1`` (OpenAI's Chat Completions and Responses, Anthropic's Messages),
-    ``/api`` (Ollama's), ``/health``, ``/stats``, ``/metrics`` (Prometheus) and
-    ``/`` (links to the playgrounds and the docs).
+    ``/api`` (Ollama's), ``/health``, ``/stats``, ``/metrics`` (Prometheus),
+    ``/admin`` (fixtures, journal), ``/ui/`` (the inspector) and ``/`` (links
+    to the playgrounds, the docs, the inspector).
 
     Args:
         settings: Server settings; read from ``ECHO_*`` variables when ``None``.
@@ -112,24 +126,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # sequence counts and the journal, in a store the workers share.
     store = runtime_store(settings)
     fixtures = ServedFixtures(load_file_fixtures(settings.fixtures), store)
-    # The docs page loads Swagger UI from the package, not a CDN, so it works
-    # offline like the playgrounds. No ReDoc: its bundle fetches a logo from a CDN.
-    app = FastAPIOffline(
-        lifespan=freeze_start_up_objects,
-        redoc_url=None,
-        title="echo-model",
-        version=__version__,
-        description="A deterministic LangChain chat model that echoes.",
-    )
     # One engine per app (so per worker): it paces every protocol's replies
     # and tells the metrics their timings.
     metrics = ServingMetrics(settings.model_name)
     engine = Engine(**settings.engine_options())
     engine.listeners.append(metrics)
+    secrets = [settings.api_key] if settings.api_key else []
+    guards = [Depends(require_api_key(key)) for key in secrets]
+    # The page at /ui/ reads the same journal and metrics as /admin, /metrics.
+    inspector = Inspector(metrics, store, guards)
+    # The docs page loads Swagger UI from the package, not a CDN, so it works
+    # offline like the playgrounds. No ReDoc: its bundle fetches a logo from a CDN.
+    app = FastAPIOffline(
+        lifespan=lifespan(inspector),
+        redoc_url=None,
+        title="echo-model",
+        version=__version__,
+        description="A deterministic LangChain chat model that echoes.",
+    )
     app.state.metrics = metrics  # for whoever holds the app (tests, embedders)
     protocols = [protocol() for protocol in PROTOCOLS]
 
-    secrets = [settings.api_key] if settings.api_key else []
     # Inside ErrorReplies: an injected disconnect must pass it, to the server.
     app.add_middleware(
         FaultInjection,
@@ -159,7 +176,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIds, protocols=protocols)
     # Outside everything of ours: the engine times replies from here.
     app.add_middleware(ArrivalStamp, clock=engine.clock)
-    guards = [Depends(require_api_key(key)) for key in secrets]
 
     # Registered before LangServe's ~60 routes: a request walks the routes in
     # order, and health checks come often.
@@ -191,6 +207,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return LINKS
 
     app.include_router(admin_router(fixtures, store, guards))
+    inspector.add_routes(app)
+    app.state.inspector = inspector
     app.state.store = store
 
     context = ServingContext(
