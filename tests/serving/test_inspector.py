@@ -161,7 +161,13 @@ async def test_metrics_give_histogram_buckets_and_counters(
     assert len(ttft["bounds"]) == len(ttft["counts"])
     assert itl["count"] == sum(itl["counts"]) == 5 + 1  # the gaps of both replies
     counters = view["counters"]
-    assert counters["requests"] == {"openai": 1, "langserve": 1, "anthropic": 0}
+    assert counters["requests"] == {
+        "openai": 1,
+        "langserve": 1,
+        "anthropic": 0,
+        "responses": 0,
+        "ollama": 0,
+    }
     assert counters["generation_tokens"] == 8
     assert counters["success"] == {"stop": 2}
     stats = (await client.get("/stats")).json()
