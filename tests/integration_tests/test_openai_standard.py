@@ -72,3 +72,16 @@ class TestChatOpenAIOverEcho(EchoOverTheWireConfig, ChatModelIntegrationTests):
     @property
     def supports_audio_inputs(self) -> bool:
         return True
+
+
+class TestChatOpenAIResponsesOverEcho(TestChatOpenAIOverEcho):
+    """The same suite through OpenAI's Responses API (``/v1/responses``)."""
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {**super().chat_model_params, "use_responses_api": True}
+
+    @property
+    def supports_audio_inputs(self) -> bool:
+        # The Responses API has no audio input part.
+        return False
