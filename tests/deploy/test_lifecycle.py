@@ -57,7 +57,7 @@ def test_non_loopback_host_without_a_key_refuses_to_start(
         timeout=30,
         check=False,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2  # a refused start, as a bad flag's
     assert "refusing to serve --host" in result.stderr
     assert "ECHO_SERVER_API_KEY" in result.stderr
     assert "--allow-unauthenticated" in result.stderr
