@@ -18,6 +18,7 @@ from echo_model.engine import Engine
 from echo_model.serving.core.admin import admin_router
 from echo_model.serving.core.auth import require_api_key
 from echo_model.serving.core.error_shapes import ErrorShapes
+from echo_model.serving.core.fast_path import FastPath
 from echo_model.serving.core.fault_middleware import FaultInjection
 from echo_model.serving.core.fixtures import ServedFixtures, load_file_fixtures
 from echo_model.serving.core.journal import Exchanges
@@ -147,6 +148,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics  # for whoever holds the app (tests, embedders)
     protocols = [protocol() for protocol in PROTOCOLS]
 
+    # Innermost: the vendor routes' usual requests skip FastAPI's routing and
+    # dependency solving, and still pass every middleware below.
+    app.add_middleware(FastPath, routes=app.router.routes)
     # Inside ErrorReplies: an injected disconnect must pass it, to the server.
     app.add_middleware(
         FaultInjection,

@@ -62,6 +62,10 @@ def validation_route(
     """
 
     class ValidationAnsweringRoute(APIRoute):
+        # Only a body that fails validation is answered differently, and the
+        # fast path hands every such body to this route (``core.fast_path``).
+        SAME_ON_FAST_PATH = True
+
         def get_route_handler(
             self,
         ) -> Callable[[Request], Coroutine[Any, Any, Response]]:

@@ -84,6 +84,9 @@ def json_bodies(route_class: type[APIRoute]) -> type[APIRoute]:
     """
 
     class JsonBodyRoute(route_class):  # type: ignore[valid-type,misc]
+        # A body the fast path takes is already typed JSON (``core.fast_path``).
+        SAME_ON_FAST_PATH = getattr(route_class, "SAME_ON_FAST_PATH", False)
+
         def get_route_handler(
             self,
         ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
