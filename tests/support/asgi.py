@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 Message = dict[str, Any]
 Send = Callable[[Message], Awaitable[None]]
 
 
-async def post(app: Any, path: str, body: bytes, send: Send) -> None:
-    """POST the JSON ``body`` to ``path`` through ``app``'s ASGI entry point.
+async def post(
+    app: Any,
+    path: str,
+    body: bytes,
+    send: Send,
+    headers: Sequence[tuple[bytes, bytes]] = ((b"content-type", b"application/json"),),
+) -> Message:
+    """POST ``body`` (JSON by default) to ``path`` through ``app``'s ASGI entry point.
 
     Every message the app sends goes to ``send``. The request channel reports
     a disconnect only once the response has ended, as for a client that reads
     the whole reply (a stream that saw a disconnect would stop early).
+
+    Returns:
+        The request's scope, as the app left it (what its layers added).
     """
     scope = {
         "type": "http",
@@ -29,7 +38,7 @@ async def post(app: Any, path: str, body: bytes, send: Send) -> None:
         "root_path": "",
         "headers": [
             (b"host", b"in-process"),
-            (b"content-type", b"application/json"),
+            *headers,
             (b"content-length", str(len(body)).encode()),
         ],
         "client": ("127.0.0.1", 1),
@@ -50,3 +59,4 @@ async def post(app: Any, path: str, body: bytes, send: Send) -> None:
             ended.set()
 
     await app(scope, receive, tracked_send)
+    return scope

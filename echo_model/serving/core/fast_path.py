@@ -27,6 +27,7 @@ which way a request went; only the cost of getting to the endpoint does.
 from __future__ import annotations
 
 import email.message
+import functools
 import inspect
 import logging
 import typing
@@ -164,8 +165,13 @@ def fast_routes(routes: Sequence[BaseRoute]) -> dict[str, FastRoute]:
     return table
 
 
+@functools.lru_cache(maxsize=64)
 def is_json(content_type: str | None) -> bool:
-    """Whether FastAPI reads a body of ``content_type`` as JSON."""
+    """Whether FastAPI reads a body of ``content_type`` as JSON.
+
+    Parsed as FastAPI parses it (``email.message``); cached, as clients send
+    the same few values.
+    """
     if not content_type:
         return False  # FastAPI's reading of a body with no type depends on settings
     message = email.message.Message()
