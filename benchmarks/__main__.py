@@ -193,7 +193,9 @@ def run_in_process(figures: results.Figures, quick: bool) -> None:
     )
     for name, value in routes.items():
         figures.add(
-            f"profile.routes.{name}", value, ".1f" if "chunk" in name else ",.0f"
+            f"profile.routes.{name}",
+            value,
+            ".1f" if "chunk" in name or name.startswith("layers.") else ",.0f",
         )
 
 

@@ -19,21 +19,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import inspect
+import gc
 import json
-import pstats
 import re
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
-from fastapi import FastAPI
 from sse_starlette.sse import AppStatus
-from starlette.responses import Response
+from starlette.requests import Request
 
 from benchmarks.openai_bench import CHAT, MESSAGES, bare_app
-from echo_model.engine import Engine
 from echo_model.serving.app import create_app
 from echo_model.serving.core.error_shapes import ErrorShapes
 from echo_model.serving.core.fast_path import FastPath
@@ -41,7 +37,6 @@ from echo_model.serving.core.fault_middleware import FaultInjection
 from echo_model.serving.core.generation import ModelBackend
 from echo_model.serving.core.http import json_response
 from echo_model.serving.core.journal import Exchanges
-from echo_model.serving.core.metrics import ServingMetrics
 from echo_model.serving.core.middleware import (
     ArrivalStamp,
     BodySizeLimit,
@@ -49,11 +44,22 @@ from echo_model.serving.core.middleware import (
     RequestIds,
 )
 from echo_model.serving.protocols.anthropic import frames as anthropic_frames
-from echo_model.serving.protocols.anthropic.routes import AnthropicRoutes
 from echo_model.serving.protocols.openai import frames as openai_frames
-from echo_model.serving.protocols.openai.routes import OpenAIRoutes
 from echo_model.serving.settings import Settings
 from tests.support.asgi import post
+
+
+def served_app() -> Any:
+    """This server's app, its start-up objects frozen as the server freezes them.
+
+    Called directly, an app runs no lifespan; without the freeze, each full
+    garbage collection walks the ~130,000 start-up objects and lands on
+    whichever step allocated last (``app.freeze_start_up_objects``).
+    """
+    app = create_app(Settings())
+    gc.collect()
+    gc.freeze()
+    return app
 
 
 async def _ignore(message: dict[str, Any]) -> None:
@@ -78,7 +84,7 @@ async def _per_request(
 def request_costs(requests: int, rounds: int) -> dict[str, float]:
     """Seconds per request of bare FastAPI and of ``/v1`` (best of ``rounds``)."""
     body = json.dumps(CHAT).encode()
-    apps = {"bare": bare_app(), "v1": create_app(Settings())}
+    apps = {"bare": bare_app(), "v1": served_app()}
     best = dict.fromkeys(apps, float("inf"))
     for _ in range(rounds):
         for name, app in apps.items():
@@ -90,90 +96,182 @@ def request_costs(requests: int, rounds: int) -> dict[str, float]:
     return best
 
 
-def _key(function: Any) -> tuple[str, int, str]:
-    """The key cProfile files ``function`` under."""
-    code = inspect.unwrap(function).__code__
-    return code.co_filename, code.co_firstlineno, code.co_name
-
-
-#: The server's layers, outermost first: each counts its own time, what the
-#: next layer inside it does not.
-MIDDLEWARE = (
-    ("Starlette, FastAPI outer middleware", FastAPI.__call__),
-    ("arrival stamp", ArrivalStamp.__call__),
-    ("request ids", RequestIds.__call__),
-    ("journal", Exchanges.__call__),
-    ("error shapes", ErrorShapes.__call__),
-    ("body size limit", BodySizeLimit.__call__),
-    ("error replies", ErrorReplies.__call__),
-    ("faults", FaultInjection.__call__),
-    ("fast path: body, JSON validation, key", FastPath.__call__),
+#: The server's own middleware, outermost first, and what each does.
+MIDDLEWARE: tuple[tuple[str, type], ...] = (
+    ("arrival stamp", ArrivalStamp),
+    ("request ids", RequestIds),
+    ("journal", Exchanges),
+    ("error shapes", ErrorShapes),
+    ("body size limit", BodySizeLimit),
+    ("error replies", ErrorReplies),
+    ("faults", FaultInjection),
+    ("fast path: body, JSON validation, key", FastPath),
 )
-#: Per route: its endpoint, its request conversion and its reply encoding.
-ROUTE_PARTS = {
+
+
+def _layers(app: Any) -> list[Any]:
+    """The app's middleware chain, outermost first (built if it is not yet)."""
+    if app.middleware_stack is None:
+        app.middleware_stack = app.build_middleware_stack()
+    chain, layer = [], app.middleware_stack
+    while hasattr(layer, "app"):
+        chain.append(layer)
+        layer = layer.app
+    return chain
+
+
+def layer_costs(
+    path: str, body: bytes, requests: int, rounds: int = 5
+) -> dict[str, float]:
+    """Microseconds per request of ``path`` by layer, each timed around a stub.
+
+    Each of the server's middleware, as the app configured it, is run around
+    a stub app that reads the body and sends a canned JSON reply; its cost is
+    that time less the stub's alone, best of ``rounds`` interleaved runs.
+    "Starlette, FastAPI outer" is the app's time less the time from the first
+    of ours. Inside the fast path, each step of the route is timed alone on
+    the same request (``route_steps``); the rest is what the whole request
+    takes beyond all of these. Plain timing throughout: a profiler inflates
+    layers made of many small calls.
+    """
+    app = served_app()
+    chain = _layers(app)
+    ours = {type(layer): layer for layer in chain}
+
+    def timed(entry: Any) -> float:
+        return asyncio.run(_per_request(entry, path, body, requests, 32))
+
+    timed(app)  # warm up
+    best: dict[str, float] = {}
+
+    def keep(name: str, seconds: float) -> None:
+        best[name] = min(best.get(name, float("inf")), seconds)
+
+    for _ in range(rounds):
+        keep("all", timed(app))
+        keep("from ours", timed(ours[ArrivalStamp]))
+        keep("stub", timed(_stub))
+        for name, kind in MIDDLEWARE[:-1]:
+            layer = ours[kind]
+            inner, layer.app = layer.app, _stub
+            try:
+                keep(name, timed(layer))
+            finally:
+                layer.app = inner
+    costs = {"Starlette, FastAPI outer middleware": best["all"] - best["from ours"]}
+    for name, _ in MIDDLEWARE[:-1]:
+        costs[name] = max(best[name] - best["stub"], 0.0)
+    steps = route_steps(app, path, body)
+    costs.update(steps)
+    costs["the rest: request object, sending, the event loop"] = best["all"] - sum(
+        costs.values()
+    )
+    return {name: seconds * 1e6 for name, seconds in costs.items()}
+
+
+async def _stub(scope: Any, receive: Any, send: Any) -> None:
+    """Read the body, answer a canned JSON reply: what a route minimally does."""
+    while (await receive()).get("more_body"):
+        pass
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b'{"ok": true}'})
+
+
+def route_steps(
+    app: Any, path: str, body: bytes, repeats: int = 3000
+) -> dict[str, float]:
+    """Seconds per request of each step of ``path``'s route, each timed alone.
+
+    The steps are the route's own: the body validated into its model from
+    bytes, the wire request made a generation request, the model run (with
+    the engine and the metrics it reports to), the reply encoded.
+    """
+    routes = fast_path_of(app).table[path]
+    model = routes.body_model.model_validate_json(body)
+    handler = routes.endpoint.__self__  # type: ignore[attr-defined]
+    backend: ModelBackend = handler.backend
+    convert, encode = ROUTE_STEPS[path]
+    request = convert(handler, model)
+    generation = asyncio.run(backend.generate(request))
+
+    async def generate_all() -> None:
+        for _ in range(repeats):
+            await backend.generate(request)
+
+    def each(function: Callable[[], Any]) -> float:
+        start = time.perf_counter()
+        for _ in range(repeats):
+            function()
+        return (time.perf_counter() - start) / repeats
+
+    validate = each(lambda: routes.body_model.model_validate_json(body))
+    to_request = each(lambda: convert(handler, model))
+    start = time.perf_counter()
+    asyncio.run(generate_all())
+    run = (time.perf_counter() - start) / repeats
+    reply = each(lambda: encode(generation))
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "headers": [(b"content-type", b"application/json")],
+        "state": {},
+    }
+
+    async def endpoint_all() -> None:
+        for _ in range(repeats):
+            arguments = {routes.body_name: model}
+            if routes.request_name:
+                arguments[routes.request_name] = Request(scope)
+            await routes.endpoint(**arguments)
+
+    start = time.perf_counter()
+    asyncio.run(endpoint_all())
+    endpoint = (time.perf_counter() - start) / repeats
+    return {
+        "body validated from bytes (pydantic-core)": validate,
+        "route: wire request -> generation request": to_request,
+        "model: echo, rules, tokens, fixtures, engine, metrics": run,
+        "route: reply encoded (orjson)": reply,
+        "route: the rest (ids, counts, fault decision, response object)": max(
+            endpoint - (to_request + run + reply), 0.0
+        ),
+    }
+
+
+def fast_path_of(app: Any) -> FastPath:
+    """Return the app's fast path layer."""
+    return next(layer for layer in _layers(app) if isinstance(layer, FastPath))
+
+
+#: Per route: how it makes its generation request, and encodes its reply.
+ROUTE_STEPS: dict[str, tuple[Callable[..., Any], Callable[[Any], Any]]] = {
     "/v1/chat/completions": (
-        OpenAIRoutes.chat_completions,
-        OpenAIRoutes._generation_request,
-        openai_frames.completion,
+        lambda routes, body: routes._generation_request(body, _NO_HEADERS),
+        lambda generation: json_response(
+            openai_frames.completion(generation, "chatcmpl-0", 0, 1)
+        ),
     ),
     "/v1/messages": (
-        AnthropicRoutes.messages,
-        AnthropicRoutes._generation_request,
-        anthropic_frames.message,
+        lambda routes, body: routes._generation_request(body, _NO_HEADERS),
+        lambda generation: json_response(anthropic_frames.message(generation, "msg_0")),
     ),
 }
 
 
-def layer_costs(path: str, body: bytes, requests: int) -> dict[str, float]:
-    """Microseconds per request of ``path`` by layer, outermost first.
+class _Headers:
+    """A request with no headers, for the steps that read them."""
 
-    cProfile slows every call, small ones most, so its times are read as
-    shares only: each layer's share of the profiled total, times the
-    unprofiled time per request measured just before.
-    """
-    app = create_app(Settings())
-    asyncio.run(_per_request(app, path, body, requests // 4, 32))  # warm up
-    plain = asyncio.run(_per_request(app, path, body, requests, 32))
-    profile = cProfile.Profile()
-    profile.enable()
-    asyncio.run(_per_request(app, path, body, requests, 32))
-    profile.disable()
-    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    headers: ClassVar[dict[str, str]] = {}
 
-    def cumulative(function: Any) -> float:
-        entry = stats.get(_key(function))
-        return entry[3] if entry else 0.0
 
-    endpoint, convert, encode = ROUTE_PARTS[path]
-    inside = [cumulative(f) for _, f in MIDDLEWARE]
-    response = cumulative(Response.__call__)
-    parts = {
-        name: outer - inner
-        for (name, _), outer, inner in zip(
-            MIDDLEWARE, inside, [*inside[1:], 0.0], strict=True
-        )
-    }
-    parts[MIDDLEWARE[-1][0]] -= cumulative(endpoint) + response
-    model = cumulative(ModelBackend.generate)
-    engine = cumulative(Engine.run)
-    metrics = cumulative(ServingMetrics.on_finish) + cumulative(
-        ServingMetrics.count_request
-    )
-    encoding = cumulative(encode) + cumulative(json_response)
-    parts["route: wire request -> generation request"] = cumulative(convert)
-    parts["model: echo, rules, tokens, fixtures"] = model - engine
-    parts["engine: admission, timings"] = engine - cumulative(ServingMetrics.on_finish)
-    parts["metrics"] = metrics
-    parts["route: reply encoding (orjson)"] = encoding
-    parts["route: the rest"] = cumulative(endpoint) - (
-        cumulative(convert)
-        + model
-        + encoding
-        + cumulative(ServingMetrics.count_request)
-    )
-    parts["response: sent through every layer's hooks"] = response
-    total = inside[0]
-    return {name: plain * 1e6 * value / total for name, value in parts.items()}
+_NO_HEADERS = _Headers()
 
 
 def _stream_body(route: str, chars: int) -> bytes:
@@ -194,7 +292,7 @@ def stream_costs(repeats: int, rounds: int) -> dict[str, tuple[float, float]]:
     # sse-starlette 1.x binds one exit event to the first loop that streams:
     # every measurement runs on one loop, with the event made afresh for it.
     AppStatus.should_exit_event = None
-    return asyncio.run(_stream_costs(create_app(Settings()), repeats, rounds))
+    return asyncio.run(_stream_costs(served_app(), repeats, rounds))
 
 
 async def _stream_costs(
@@ -225,8 +323,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     args = parser.parse_args(argv)
     requests = request_costs(args.requests, args.rounds)
     layers = {
-        path: layer_costs(path, json.dumps(MESSAGES).encode(), args.requests)
-        for path in ROUTE_PARTS
+        path: layer_costs(
+            path, json.dumps(MESSAGES).encode(), args.requests, args.rounds
+        )
+        for path in ROUTE_STEPS
     }
     streams = stream_costs(max(args.requests // 20, 10), args.rounds)
     found = {
@@ -245,10 +345,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     print(f"  bare FastAPI /v1/chat/completions  {found['bare_us']:8.0f} us/request")
     print(f"  this server  /v1/chat/completions  {found['v1_us']:8.0f} us/request")
     for path, costs in layers.items():
-        print(f"{path}, us per request by layer (cProfile shares of the plain time):")
+        print(f"{path}, us per request by layer (each taken out, or timed alone):")
         for name, micros in costs.items():
             print(f"  {name:<46} {micros:6.1f}")
-        print(f"  {'all (the plain time per request)':<46} {sum(costs.values()):6.1f}")
+        print(f"  {'all':<46} {sum(costs.values()):6.1f}")
     found.update(
         {
             f"layers.{path.strip('/').replace('/', '_')}.{_slug(name)}_us": micros
