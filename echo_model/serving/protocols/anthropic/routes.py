@@ -14,21 +14,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from starlette.responses import Response
 
-from echo_model.chat_models import EchoFaultError
 from echo_model.serving.core.fault_middleware import (
-    FaultAnswered,
     decide_fault,
-    retry_after_headers,
 )
 from echo_model.serving.core.fixtures import fixture_call
 from echo_model.serving.core.generation import (
-    Failure,
     GenerationRequest,
     ModelBackend,
 )
 from echo_model.serving.core.http import json_response, validation_route
 from echo_model.serving.core.options import InvalidRequest, OptionChecks, check_stop
 from echo_model.serving.core.protocol import ServingContext
+from echo_model.serving.core.replies import ModelReplies
 from echo_model.serving.core.stream import stream_reply
 from echo_model.serving.protocols.anthropic import schemas as an
 from echo_model.serving.protocols.anthropic.errors import (
@@ -120,6 +117,9 @@ class AnthropicRoutes:
         self.limits = context.limits
         self.metrics = context.metrics
         self.guards = list(context.guards)
+        self.replies = ModelReplies(
+            lambda error: error_response(error.message), fault_body
+        )
 
     def router(self) -> APIRouter:
         """Return the ``/v1/messages`` routes; bad bodies get Anthropic's shape."""
@@ -165,7 +165,8 @@ class AnthropicRoutes:
         and change nothing.
         """
         failed = self.metrics.count_request(PROTOCOL)
-        try:
+
+        async def work() -> Response:
             generation_request = self._generation_request(body, request)
             # Checked: now the request's fault is decided, before any work.
             await decide_fault(request, generation_request.options.get("fault"))
@@ -179,21 +180,9 @@ class AnthropicRoutes:
                     self.backend, generation_request, writer, failed
                 )
             generation = await self.backend.generate(generation_request)
-        except InvalidRequest as error:
-            failed()
-            return error_response(error.message)
-        except EchoFaultError as error:
-            failed()
-            failure = Failure.of(error)
-            return json_response(
-                fault_body(failure),
-                status_code=failure.status,
-                headers=retry_after_headers(failure.retry_after),
-            )
-        except FaultAnswered:  # the echo.fault option's status or context refusal
-            failed()
-            raise
-        return json_response(message(generation, _message_id()))
+            return json_response(message(generation, _message_id()))
+
+        return await self.replies.answer(work, failed)
 
     async def count_tokens(self, body: an.CountTokensRequest) -> Response:
         """Count the input tokens a message with this input would report."""

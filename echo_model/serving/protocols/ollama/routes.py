@@ -26,16 +26,12 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from starlette.responses import Response
 
 from echo_model import __version__
-from echo_model.chat_models import EchoFaultError
 from echo_model.embeddings import DEFAULT_DIMENSIONS, count_tokens, embed_text
 from echo_model.engine import DEFAULT_ENGINE
 from echo_model.serving.core.fault_middleware import (
-    FaultAnswered,
     decide_fault,
-    retry_after_headers,
 )
 from echo_model.serving.core.generation import (
-    Failure,
     Generation,
     GenerationRequest,
     ModelBackend,
@@ -43,6 +39,7 @@ from echo_model.serving.core.generation import (
 from echo_model.serving.core.http import NDJSON, json_response, validation_route
 from echo_model.serving.core.options import InvalidRequest, OptionChecks, check_stop
 from echo_model.serving.core.protocol import ServingContext
+from echo_model.serving.core.replies import ModelReplies
 from echo_model.serving.core.stream import stream_reply
 from echo_model.serving.protocols.ollama import schemas as ol
 from echo_model.serving.protocols.ollama.errors import (
@@ -129,6 +126,9 @@ class OllamaRoutes:
         self.limits = context.limits
         self.metrics = context.metrics
         self.guards = list(context.guards)
+        self.replies = ModelReplies(
+            lambda error: error_response(error.message), fault_body
+        )
         self.clock = (context.model.engine or DEFAULT_ENGINE).clock
         self.modified_at = rfc3339(datetime.now(UTC))
 
@@ -214,7 +214,8 @@ class OllamaRoutes:
         chat: bool,
     ) -> Response:
         failed = self.metrics.count_request(PROTOCOL)
-        try:
+
+        async def work() -> Response:
             if not model:
                 raise InvalidRequest(MODEL_REQUIRED, "model")
             converted: list[BaseMessage] = messages()
@@ -235,21 +236,11 @@ class OllamaRoutes:
                     self.backend, generation_request, writer, failed, NDJSON
                 )
             generation = await self.backend.generate(generation_request)
-        except InvalidRequest as error:
-            failed()
-            return error_response(error.message)
-        except EchoFaultError as error:
-            failed()
-            failure = Failure.of(error)
             return json_response(
-                fault_body(failure),
-                status_code=failure.status,
-                headers=retry_after_headers(failure.retry_after),
+                self._whole(generation, generation_request, timings, chat)
             )
-        except FaultAnswered:  # the echo.fault option's status or context refusal
-            failed()
-            raise
-        return json_response(self._whole(generation, generation_request, timings, chat))
+
+        return await self.replies.answer(work, failed)
 
     def _whole(
         self,
@@ -316,53 +307,48 @@ class OllamaRoutes:
     async def embed(self, body: ol.EmbedRequest, request: Request) -> Response:
         """Embed ``input`` (a text or a list) with ``EchoEmbeddings``' scheme."""
         failed = self.metrics.count_request(PROTOCOL)
-        if not body.model:
-            failed()
-            return error_response(MODEL_REQUIRED)
-        # An empty text alone is no input, as Ollama reads it.
-        texts = body.input if isinstance(body.input, list) else [body.input]
-        texts = (
-            [text for text in texts if text] if isinstance(body.input, str) else texts
-        )
-        if len(texts) > self.limits.max_batch:
-            failed()
-            return error_response(
-                f"'input' holds at most {self.limits.max_batch} texts here"
-            )
-        try:
+
+        async def work() -> Response:
+            if not body.model:
+                raise InvalidRequest(MODEL_REQUIRED, "model")
+            # An empty text alone is no input, as Ollama reads it.
+            texts = body.input if isinstance(body.input, list) else [body.input]
+            if isinstance(body.input, str):
+                texts = [text for text in texts if text]
+            if len(texts) > self.limits.max_batch:
+                msg = f"'input' holds at most {self.limits.max_batch} texts here"
+                raise InvalidRequest(msg, "input")
             await decide_fault(request, None)
-        except FaultAnswered:
-            failed()
-            raise
-        timings = Timings.begin(self.clock)
-        dimensions = body.dimensions or DEFAULT_DIMENSIONS
-        embeddings = [embed_text(text, dimensions) for text in texts]
-        durations = timings.durations()
-        return json_response(
-            {
-                "model": body.model,
-                "embeddings": embeddings,
-                "total_duration": durations["total_duration"],
-                "load_duration": durations["load_duration"],
-                "prompt_eval_count": sum(count_tokens(text) for text in texts),
-            }
-        )
+            timings = Timings.begin(self.clock)
+            dimensions = body.dimensions or DEFAULT_DIMENSIONS
+            embeddings = [embed_text(text, dimensions) for text in texts]
+            durations = timings.durations()
+            return json_response(
+                {
+                    "model": body.model,
+                    "embeddings": embeddings,
+                    "total_duration": durations["total_duration"],
+                    "load_duration": durations["load_duration"],
+                    "prompt_eval_count": sum(count_tokens(text) for text in texts),
+                }
+            )
+
+        return await self.replies.answer(work, failed)
 
     async def embeddings(
         self, body: ol.EmbeddingsRequest, request: Request
     ) -> Response:
         """Embed ``prompt`` (the legacy route): ``{"embedding": [...]}``."""
         failed = self.metrics.count_request(PROTOCOL)
-        if not body.model:
-            failed()
-            return error_response(MODEL_REQUIRED)
-        try:
+
+        async def work() -> Response:
+            if not body.model:
+                raise InvalidRequest(MODEL_REQUIRED, "model")
             await decide_fault(request, None)
-        except FaultAnswered:
-            failed()
-            raise
-        embedding = embed_text(body.prompt) if body.prompt else []
-        return json_response({"embedding": embedding})
+            embedding = embed_text(body.prompt) if body.prompt else []
+            return json_response({"embedding": embedding})
+
+        return await self.replies.answer(work, failed)
 
     # --- Models -----------------------------------------------------------------
 

@@ -18,13 +18,13 @@ from starlette.responses import Response
 
 from echo_model.echo import count_tokens
 from echo_model.embeddings import DEFAULT_DIMENSIONS, embed_text
-from echo_model.serving.core.fault_middleware import FaultAnswered, decide_fault
+from echo_model.serving.core.fault_middleware import decide_fault
 from echo_model.serving.core.http import json_response
 from echo_model.serving.core.limits import Limits
 from echo_model.serving.core.metrics import ServingMetrics
 from echo_model.serving.core.options import InvalidRequest
+from echo_model.serving.core.replies import ModelReplies
 from echo_model.serving.protocols.openai import schemas as oa
-from echo_model.serving.protocols.openai.errors import error_response
 
 FORMS = (
     "a string, a list of strings, a list of token ids (integers) or a list of"
@@ -110,26 +110,34 @@ class EmbeddingsRoute:
         limits: The server's limits.
         metrics: Where requests are counted (as ``protocol``).
         protocol: The metrics' ``protocol`` label.
+        replies: The protocol's answers to a refusal and a failure.
     """
 
-    def __init__(self, limits: Limits, metrics: ServingMetrics, protocol: str) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        metrics: ServingMetrics,
+        protocol: str,
+        replies: ModelReplies,
+    ) -> None:
         self.limits = limits
         self.count_request: Callable[[], Callable[[], None]] = lambda: (
             metrics.count_request(protocol)
         )
+        self.replies = replies
 
     async def embed(self, body: oa.EmbeddingsRequest, request: Request) -> Response:
         """Embed each input by the echo scheme, in OpenAI's shape."""
-        failed = self.count_request()
-        try:
+
+        async def work() -> Response:
             texts = input_texts(body.input, self.limits)
             await decide_fault(request, None)  # checked: the request's fault now
-        except InvalidRequest as error:
-            failed()
-            return error_response(error.message, param=error.param)
-        except FaultAnswered:
-            failed()
-            raise
+            return self._reply(body, texts)
+
+        return await self.replies.answer(work, self.count_request())
+
+    @staticmethod
+    def _reply(body: oa.EmbeddingsRequest, texts: list[str]) -> Response:
         dimensions = body.dimensions or DEFAULT_DIMENSIONS
         tokens = sum(count_tokens(text) for text in texts)
         data = [

@@ -15,21 +15,18 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from echo_model.chat_models import EchoFaultError
 from echo_model.serving.core.fault_middleware import (
-    FaultAnswered,
     decide_fault,
-    retry_after_headers,
 )
 from echo_model.serving.core.fixtures import fixture_call
 from echo_model.serving.core.generation import (
-    Failure,
     GenerationRequest,
     ModelBackend,
 )
 from echo_model.serving.core.http import json_response, validation_route
 from echo_model.serving.core.options import InvalidRequest, OptionChecks, check_stop
 from echo_model.serving.core.protocol import ServingContext
+from echo_model.serving.core.replies import ModelReplies
 from echo_model.serving.core.stream import stream_reply
 from echo_model.serving.protocols.openai import schemas as oa
 from echo_model.serving.protocols.openai.embeddings import EmbeddingsRoute
@@ -83,6 +80,9 @@ class OpenAIRoutes:
         self.metrics = context.metrics
         self.guards = list(context.guards)
         self.created = int(time.time())
+        self.replies = ModelReplies(
+            lambda error: error_response(error.message, param=error.param), fault_body
+        )
 
     def router(self) -> APIRouter:
         """Return the ``/v1`` routes, answering bad bodies in OpenAI's shape."""
@@ -113,7 +113,7 @@ class OpenAIRoutes:
         )
         router.add_api_route(
             "/embeddings",
-            EmbeddingsRoute(self.limits, self.metrics, PROTOCOL).embed,
+            EmbeddingsRoute(self.limits, self.metrics, PROTOCOL, self.replies).embed,
             methods=["POST"],
             response_model=oa.EmbeddingsResponse,
             responses=ERRORS,
@@ -150,7 +150,8 @@ class OpenAIRoutes:
         options ride in ``echo`` (the SDK's ``extra_body``).
         """
         failed = self.metrics.count_request(PROTOCOL)
-        try:
+
+        async def work() -> Response:
             generation_request = self._generation_request(body, request)
             # Checked: now the request's fault is decided, before any work.
             await decide_fault(request, generation_request.options.get("fault"))
@@ -168,23 +169,11 @@ class OpenAIRoutes:
                     self.backend, generation_request, writer, failed
                 )
             generation = await self.backend.generate(generation_request)
-        except InvalidRequest as error:
-            failed()
-            return error_response(error.message, param=error.param)
-        except EchoFaultError as error:
-            failed()
-            failure = Failure.of(error)
             return json_response(
-                fault_body(failure),
-                status_code=failure.status,
-                headers=retry_after_headers(failure.retry_after),
+                completion(generation, _completion_id(), int(time.time()), body.n or 1)
             )
-        except FaultAnswered:  # the echo.fault option's status or context refusal
-            failed()
-            raise
-        return json_response(
-            completion(generation, _completion_id(), int(time.time()), body.n or 1)
-        )
+
+        return await self.replies.answer(work, failed)
 
     # --- Request -> generation request ----------------------------------------
 

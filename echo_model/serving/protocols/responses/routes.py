@@ -13,20 +13,17 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from echo_model.chat_models import EchoFaultError
 from echo_model.serving.core.fault_middleware import (
-    FaultAnswered,
     decide_fault,
-    retry_after_headers,
 )
 from echo_model.serving.core.generation import (
-    Failure,
     GenerationRequest,
     ModelBackend,
 )
 from echo_model.serving.core.http import json_response, validation_route
 from echo_model.serving.core.options import InvalidRequest, OptionChecks
 from echo_model.serving.core.protocol import ServingContext
+from echo_model.serving.core.replies import ModelReplies
 from echo_model.serving.core.stream import stream_reply
 from echo_model.serving.protocols.responses import schemas as rs
 from echo_model.serving.protocols.responses.errors import (
@@ -79,6 +76,12 @@ class ResponsesRoutes:
         self.limits = context.limits
         self.metrics = context.metrics
         self.guards = list(context.guards)
+        self.replies = ModelReplies(
+            lambda error: error_response(
+                error.message, param=error.param, code=error_code(error)
+            ),
+            fault_body,
+        )
 
     def router(self) -> APIRouter:
         """Return the route, answering bad bodies in OpenAI's shape."""
@@ -111,7 +114,8 @@ class ResponsesRoutes:
         ride in ``echo`` (the SDK's ``extra_body``).
         """
         failed = self.metrics.count_request(PROTOCOL)
-        try:
+
+        async def work() -> Response:
             generation_request = self.generation_request(body)
             # Checked: now the request's fault is decided, before any work.
             await decide_fault(request, generation_request.options.get("fault"))
@@ -121,23 +125,9 @@ class ResponsesRoutes:
                     self.backend, generation_request, ResponseWriter(head), failed
                 )
             generation = await self.backend.generate(generation_request)
-        except InvalidRequest as error:
-            failed()
-            return error_response(
-                error.message, param=error.param, code=error_code(error)
-            )
-        except EchoFaultError as error:
-            failed()
-            failure = Failure.of(error)
-            return json_response(
-                fault_body(failure),
-                status_code=failure.status,
-                headers=retry_after_headers(failure.retry_after),
-            )
-        except FaultAnswered:  # the echo.fault option's status or context refusal
-            failed()
-            raise
-        return json_response(response(head, generation))
+            return json_response(response(head, generation))
+
+        return await self.replies.answer(work, failed)
 
     def generation_request(self, body: rs.CreateResponseRequest) -> GenerationRequest:
         """Return what ``body`` asks of the model, or refuse it (``InvalidRequest``)."""
