@@ -374,7 +374,7 @@ async def _one_at_a_time(
 ) -> list[float]:
     rates = []
     for _ in range(repeats):
-        result = await read_stream(url, body, marks)
+        result = await read_stream(url, body, marks, until_end=True)
         rates.append(result.chunks / result.total_s)
     return rates
 
@@ -402,7 +402,7 @@ def concurrent_openai_streams(
 
     async def run() -> list[StreamResult]:
         return await asyncio.gather(
-            *(read_stream(url, body, marks) for _ in range(streams))
+            *(read_stream(url, body, marks, until_end=True) for _ in range(streams))
         )
 
     cpu0, start = time.process_time(), time.perf_counter()
