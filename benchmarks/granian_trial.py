@@ -468,7 +468,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser.add_argument("--seconds", type=float, default=5, help="wrk run length")
     parser.add_argument("--chars", type=int, default=STREAM_CHARS, help="stream")
     parser.add_argument(
-        "--idle", type=float, default=8, help="seconds to hold an idle connection"
+        "--idle", type=float, default=35, help="seconds to hold an idle connection"
     )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
