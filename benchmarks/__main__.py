@@ -3,13 +3,14 @@
 One run, on this machine, in turn: the server benchmark (``server_bench``:
 LangServe's ``/echo/invoke`` beside bare FastAPI, LangServe's floor, the
 guide's model, one and two workers, with the server's own CPU read from
-/proc), the vendor routes (``openai_bench``, no PyPI peers), pacing under load
+/proc), the vendor routes beside aimock (``openai_bench``, no PyPI peers),
+the same apps on uvicorn and on Granian (``granian_trial``), pacing under load
 (``pacing_bench``), the model in process (``model_async``), the in-process
 profiles (``profile_invoke``, ``profile_routes``) and embeddings
 (``embeddings_bench``). It writes every figure to
 ``docs/figures.json`` with the date, machine, load average before and after,
 library versions and git commit, then rewrites each figure the docs quote
-(``benchmarks.results``). About 5 minutes; ``--quick`` is a smoke run of a
+(``benchmarks.results``). About 7 minutes; ``--quick`` is a smoke run of a
 few seconds per part that writes elsewhere (``--out``) unless told otherwise.
 Needs ``wrk`` (``apt-get install -y wrk``).
 """
@@ -20,6 +21,7 @@ import argparse
 import asyncio
 import math
 import shutil
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +29,7 @@ from typing import Any
 
 from benchmarks import (
     embeddings_bench,
+    granian_trial,
     model_async,
     openai_bench,
     pacing_bench,
@@ -118,13 +121,15 @@ def run_server_bench(figures: results.Figures, seconds: float, streams: int) -> 
 def run_openai_bench(
     figures: results.Figures, seconds: float, streams: int, chars: int
 ) -> None:
-    """``/v1/chat/completions`` and ``/v1/messages`` beside bare FastAPI."""
-    rows = openai_bench.run(seconds, streams, chars, peers=False)
+    """Every vendor route beside bare FastAPI and aimock (no PyPI peers)."""
+    rows = openai_bench.run(seconds, streams, chars, peers=False, aimock=True)
     by_name = {row.name: row for row in rows}
     bare = by_name["bare"].rate
     assert bare is not None
     for row in rows:
-        assert row.rate is not None
+        if row.rate is None:  # a peer that could not start: its figures are missing
+            print(f"openai_bench: skipped {row.name}: {row.skipped}", file=sys.stderr)
+            continue
         key = f"openai.{_slug(row.name)}"
         figures.add(f"{key}.rps", row.rate.requests_per_second)
         figures.add(
@@ -134,19 +139,44 @@ def run_openai_bench(
         )
         figures.add(f"{key}.p50_ms", row.rate.p50_ms, ".1f")
         figures.add(f"{key}.p99_ms", row.rate.p99_ms, ".1f")
+        figures.add(f"{key}.wrk_cores", row.rate.loadgen_cpu, ".2f")
         if row.stream_chunks_per_s is not None:
             figures.add(f"{key}.stream_chunks_per_s", row.stream_chunks_per_s)
+        if row.stream_client_cpu is not None:
+            figures.add(f"{key}.stream_client_cores", row.stream_client_cpu, ".2f")
         if row.streams is not None:
             figures.add(f"{key}.streams_completed", row.streams.completed)
             figures.add(f"{key}.ttfc_p50_ms", row.streams.ttfc_p50_ms, ".1f")
             figures.add(f"{key}.ttfc_p99_ms", row.streams.ttfc_p99_ms, ".1f")
     langserve = by_name["echo langserve"].stream_chunks_per_s or 1
-    for name in ("echo /v1", "echo /v1/messages"):
-        figures.add(
-            f"openai.{_slug(name)}.stream_vs_langserve",
-            (by_name[name].stream_chunks_per_s or 0) / langserve,
-            ".2f",
-        )
+    for route in openai_bench.ROUTES:
+        row = by_name[f"echo {route.label}"]
+        if row.stream_chunks_per_s is not None:
+            figures.add(
+                f"openai.{_slug(row.name)}.stream_vs_langserve",
+                row.stream_chunks_per_s / langserve,
+                ".2f",
+            )
+    # This server over aimock on the same route: above 1, ours was faster.
+    for label, (rps_x, chunks_x) in openai_bench.versus_aimock(rows).items():
+        key = f"openai.{_slug('echo ' + label)}"
+        if rps_x is not None:
+            figures.add(f"{key}.x_aimock", rps_x, ".2f")
+        if chunks_x is not None:
+            figures.add(f"{key}.stream_x_aimock", chunks_x, ".2f")
+
+
+def run_granian_trial(figures: results.Figures, seconds: float, chars: int) -> None:
+    """The same apps on uvicorn and on Granian (``granian_trial``, no probe)."""
+    try:
+        trials, _ = granian_trial.run(seconds, chars, probe_idle_s=None)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+        # Granian comes from PyPI on first use: offline, its figures are missing.
+        print(f"granian_trial: skipped: {error}", file=sys.stderr)
+        return
+    for name, value in granian_trial.figures(trials).items():
+        spec = ".2f" if name.endswith(("_x_uvicorn", "_cores")) else ",.0f"
+        figures.add(f"granian.{name}", value, spec)
 
 
 def run_pacing_bench(
@@ -230,11 +260,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.quick:
         run_server_bench(figures, seconds=1, streams=8)
         run_openai_bench(figures, seconds=1, streams=4, chars=100)
+        run_granian_trial(figures, seconds=1, chars=100)
         scenarios = [pacing_bench.Scenario("8 x 5 ms", 8, 0.005, chars=20)]
         run_pacing_bench(figures, scenarios, invoke=1)
     else:
         run_server_bench(figures, seconds=4, streams=64)
         run_openai_bench(figures, seconds=4, streams=64, chars=1000)
+        run_granian_trial(figures, seconds=4, chars=1000)
         run_pacing_bench(figures, pacing_bench.SCENARIOS, invoke=4)
     run_in_process(figures, args.quick)
     run_embeddings_bench(figures, args.quick)

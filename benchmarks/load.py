@@ -141,7 +141,10 @@ STREAM_TIMEOUT_S = 120.0
 
 
 async def read_stream(
-    url: str, body: dict[str, Any], marks: StreamMarks = LANGSERVE_MARKS
+    url: str,
+    body: dict[str, Any],
+    marks: StreamMarks = LANGSERVE_MARKS,
+    until_end: bool = False,
 ) -> StreamResult:
     """POST ``body`` to a streaming URL and time its content events.
 
@@ -151,7 +154,11 @@ async def read_stream(
     took the client most of a core at 35k events/s, as much as the server
     spent producing them, so the client was the bottleneck. One connection per
     stream (``Connection: close``): the server ends the body by closing it.
-    Raises ``TimeoutError`` if the stream takes longer than ``STREAM_TIMEOUT_S``.
+    With ``until_end``, the stream is over at its end mark instead: a server
+    that keeps the connection open in spite of ``Connection: close`` (aimock
+    answers ``Connection: keep-alive`` to streams) is not timed until its idle
+    timeout. Raises ``TimeoutError`` if the stream takes longer than
+    ``STREAM_TIMEOUT_S``.
     """
     keep = max(len(marks.content), len(marks.end)) - 1
     parts = urlsplit(url)
@@ -185,6 +192,8 @@ async def read_stream(
                     result.event_times.extend([now] * found)
                 if marks.end in window:
                     result.completed = True
+                    if until_end:
+                        break
                 tail = window[-keep:]
         finally:
             writer.close()

@@ -1,21 +1,27 @@
-"""OpenAI-protocol benchmark: ``/v1/chat/completions`` beside the limit and the peers.
+"""Vendor-protocol benchmark: every vendor route beside the limit and the peers.
 
-Run: ``python -m benchmarks.openai_bench`` (needs ``wrk``; the peers are
-installed from PyPI into virtualenvs under the temp dir on first use).
+Run: ``python -m benchmarks.openai_bench`` (needs ``wrk``; the PyPI peers are
+installed into virtualenvs under the temp dir on first use, aimock with
+``npm ci`` in ``benchmarks/peers/aimock``).
 
-One uvicorn worker each, in turn, on 127.0.0.1:
+One server process each, in turn, on 127.0.0.1:
 
-- ``bare``: FastAPI returning the same ``chat.completion`` body (the limit);
-- ``echo /v1``: this server's ``/v1/chat/completions``;
-- ``echo /v1/messages``: this server's Anthropic ``/v1/messages``;
-- ``echo /api/chat``: this server's Ollama ``/api/chat`` (NDJSON streams);
-- ``echo langserve``: this server's LangServe ``/echo/invoke``;
+- ``bare``: FastAPI on uvicorn returning the same ``chat.completion`` body
+  (the limit);
+- ``echo ROUTE``: this server (one uvicorn worker) on every vendor route:
+  OpenAI's ``/v1/chat/completions`` (``/v1``), ``/v1/responses`` and
+  ``/v1/embeddings`` (one short input), Anthropic's ``/v1/messages``,
+  Ollama's ``/api/chat`` and ``/api/generate`` (NDJSON streams), and
+  LangServe's ``/echo/invoke``;
+- ``aimock ROUTE``: CopilotKit's aimock (Node, one process) on the same
+  routes, answering the same requests with the same text from the fixtures in
+  ``benchmarks/peers/aimock/fixtures`` (one character a chunk, no latency);
 - ``llmock``, ``fakellm``, ``mockllm``: Python mock OpenAI servers from PyPI,
-  started with zero latency (a peer that cannot be installed or started is
-  skipped, saying why).
+  started with zero latency, on ``/v1/chat/completions`` only.
 
+A peer that cannot be installed or started is skipped, saying why.
 Non-streamed requests/s come from wrk; streams from an asyncio client that
-counts content deltas in the bytes. Every load generator reports the cores it
+counts content events in the bytes. Every load generator reports the cores it
 used, so a run shows whether it, not the server, was the bottleneck. The
 report gives ratios from this one run, which hold on a shared machine where
 absolute numbers do not.
@@ -26,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import statistics
@@ -33,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +56,7 @@ from benchmarks.load import (
     single_stream_rate,
     wrk_invoke,
 )
+from echo_model.embeddings import embed_text
 from tests.support.processes import (
     Server,
     free_port,
@@ -59,8 +67,22 @@ from tests.support.processes import (
 PEERS_DIR = Path(tempfile.gettempdir()) / "echo-model-openai-bench"
 FAST = ["--loop", "uvloop", "--http", "httptools", "--log-level", "warning"]
 OURS = ["{python}", "server.py", "--port", "{port}", "--log-level", "warning"]
-CHAT = {"model": "echo", "messages": [{"role": "user", "content": "hello"}]}
+
+
+def _chat(text: str, **extra: Any) -> dict[str, Any]:
+    """A chat request (OpenAI's, Anthropic's and Ollama's shape) with one user turn."""
+    return {"model": "echo", "messages": [{"role": "user", "content": text}], **extra}
+
+
+CHAT = _chat("hello")
 MESSAGES = {**CHAT, "max_tokens": 1000}  # Anthropic's request: max_tokens required
+RESPONSES = {"model": "echo", "input": "hello"}
+#: The dimensions are said, so that aimock answers a vector of our size.
+EMBED_DIMENSIONS = 512
+EMBEDDINGS = {"model": "echo", "input": "hello", "dimensions": EMBED_DIMENSIONS}
+GENERATE = {"model": "echo", "prompt": "hello", "stream": False}
+#: The streamed reply's length by default; aimock's committed fixture answers it.
+STREAM_CHARS = 1000
 
 #: The reply of this server to ``CHAT`` (id and time fixed): what bare returns.
 BARE_COMPLETION: dict[str, Any] = {
@@ -181,31 +203,146 @@ def serve_peer(peer: Peer, timeout: float = 60.0) -> Iterator[Server]:
         (cwd / name).write_text(text)
     port = free_port()
     argv = [str(script), *(a.format(port=port) for a in peer.args)]
-    process = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    with _serve_until_answered(peer.name, argv, cwd, port, timeout) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def _serve_until_answered(
+    name: str, argv: list[str], cwd: Path, port: int, timeout: float
+) -> Iterator[Server]:
+    """Run ``argv`` in ``cwd``; ready once it answers ``CHAT`` with a 200.
+
+    Its output goes to ``cwd/NAME.log``, whose end a failure to start quotes.
+    """
+    log_path = cwd / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            argv, cwd=cwd, stdout=log, stderr=log, start_new_session=True
+        )
     server = Server(process, port)
     try:
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                msg = f"{peer.name} exited with {process.returncode}"
+                said = log_path.read_text(errors="replace")[-500:].strip()
+                msg = f"{name} exited with {process.returncode}: {said}"
                 raise RuntimeError(msg)
             with contextlib.suppress(httpx.TransportError):
                 url = server.url + "/v1/chat/completions"
                 if httpx.post(url, json=CHAT, timeout=1.0).status_code == 200:
                     break
             if time.monotonic() > deadline:
-                msg = f"{peer.name} did not answer in {timeout}s"
+                msg = f"{name} did not answer in {timeout}s"
                 raise RuntimeError(msg)
             time.sleep(0.1)
         yield server
     finally:
         stop_process_group(process)
+
+
+# --- aimock: CopilotKit's mock server (Node), pinned in benchmarks/peers/aimock -
+
+AIMOCK_DIR = Path(__file__).resolve().parent / "peers" / "aimock"
+#: The committed fixtures: ``aimock_fixtures(STREAM_CHARS)``, written out.
+AIMOCK_FIXTURES = AIMOCK_DIR / "fixtures"
+
+
+def aimock_fixtures(chars: int) -> dict[str, Any]:
+    """aimock's fixtures answering the benchmark's requests as this server does.
+
+    The echo of ``hello`` on every chat route, the echo of ``chars`` x's (the
+    stream the benchmark reads), both one character a chunk with no latency,
+    and our embedding of ``hello``. Embeddings first: aimock tries fixtures in
+    order, and its ``userMessage`` and ``inputText`` match as substrings.
+
+    Args:
+        chars: The length of the streamed reply.
+    """
+    chat = {"chunkSize": 1, "latency": 0}
+    long_text = "x" * chars
+    return {
+        "fixtures": [
+            {
+                "match": {"inputText": "hello"},
+                "response": {"embedding": embed_text("hello", EMBED_DIMENSIONS)},
+            },
+            {
+                "match": {"userMessage": "hello"},
+                "response": {"content": "hello"},
+                **chat,
+            },
+            {
+                "match": {"userMessage": long_text},
+                "response": {"content": long_text},
+                **chat,
+            },
+        ]
+    }
+
+
+def aimock_fixture_dir(chars: int) -> Path:
+    """The fixture folder for a ``chars``-long stream: the committed one if it fits.
+
+    Another length (a quick run's) gets its fixtures written under the temp dir.
+    """
+    if chars == STREAM_CHARS:
+        return AIMOCK_FIXTURES
+    directory = PEERS_DIR / f"aimock-fixtures-{chars}"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "bench.json").write_text(json.dumps(aimock_fixtures(chars)))
+    return directory
+
+
+def install_aimock() -> Path:
+    """Return aimock's ``llmock`` script, running ``npm ci`` first if it is missing.
+
+    Raises:
+        RuntimeError: Node or npm is missing, or ``npm ci`` failed.
+    """
+    script = AIMOCK_DIR / "node_modules" / ".bin" / "llmock"
+    if script.exists():
+        return script
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        msg = "node and npm are needed (aimock 1.43 wants Node >= 20.15)"
+        raise RuntimeError(msg)
+    # `npm ci`: exactly the committed package-lock.json, nothing resolved anew.
+    done = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund"],
+        cwd=AIMOCK_DIR,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0 or not script.exists():
+        msg = f"npm ci failed ({done.returncode}): {done.stderr[-500:].strip()}"
+        raise RuntimeError(msg)
+    return script
+
+
+@contextlib.contextmanager
+def serve_aimock(chars: int, timeout: float = 60.0) -> Iterator[Server]:
+    """Run aimock on the fixtures for a ``chars``-long stream until the block exits.
+
+    Raises:
+        RuntimeError: aimock cannot be installed, or did not start.
+    """
+    script = install_aimock()
+    fixtures = aimock_fixture_dir(chars)
+    port = free_port()
+    # llmock is aimock's plain server (bin `llmock`, dist/cli.js); `aimock` is
+    # its config-file front end. Log level warn: no line per request, as
+    # every request here matches a fixture.
+    argv = [
+        *(str(script), "-p", str(port), "-h", "127.0.0.1", "-f", str(fixtures)),
+        *("--log-level", "warn"),
+    ]
+    cwd = PEERS_DIR / "aimock-run"
+    cwd.mkdir(parents=True, exist_ok=True)
+    with _serve_until_answered("aimock", argv, cwd, port, timeout) as server:
+        yield server
 
 
 # --- OpenAI streams --------------------------------------------------------------
@@ -214,6 +351,9 @@ def serve_peer(peer: Peer, timeout: float = 60.0) -> Iterator[Server]:
 OPENAI_MARKS = StreamMarks(b'"delta":{"content":', b"data: [DONE]")
 ANTHROPIC_MARKS = StreamMarks(b'"type":"text_delta"', b"event: message_stop")
 OLLAMA_MARKS = StreamMarks(b'"done":false}', b'"done":true')
+RESPONSES_MARKS = StreamMarks(
+    b"event: response.output_text.delta", b"event: response.completed"
+)
 
 
 @dataclass
@@ -234,7 +374,7 @@ async def _one_at_a_time(
 ) -> list[float]:
     rates = []
     for _ in range(repeats):
-        result = await read_stream(url, body, marks)
+        result = await read_stream(url, body, marks, until_end=True)
         rates.append(result.chunks / result.total_s)
     return rates
 
@@ -262,7 +402,7 @@ def concurrent_openai_streams(
 
     async def run() -> list[StreamResult]:
         return await asyncio.gather(
-            *(read_stream(url, body, marks) for _ in range(streams))
+            *(read_stream(url, body, marks, until_end=True) for _ in range(streams))
         )
 
     cpu0, start = time.process_time(), time.perf_counter()
@@ -289,9 +429,62 @@ def _percentile(values: list[float], q: int) -> float:
 # --- The run ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Route:
+    """A vendor route, measured the same way on every server that serves it."""
+
+    label: str  # the row's name after the server's
+    path: str
+    body: dict[str, Any]  # the non-streamed request wrk sends
+    #: The streamed request echoing a text, and its protocol's stream marks
+    #: (none: the route does not stream).
+    stream_body: Callable[[str], dict[str, Any]] | None = None
+    marks: StreamMarks | None = None
+
+
+ROUTES = [
+    Route(
+        "/v1",
+        "/v1/chat/completions",
+        CHAT,
+        lambda text: _chat(text, stream=True),
+        OPENAI_MARKS,
+    ),
+    Route(
+        "/v1/messages",
+        "/v1/messages",
+        MESSAGES,
+        lambda text: _chat(text, stream=True, max_tokens=len(text)),
+        ANTHROPIC_MARKS,
+    ),
+    Route(
+        "/v1/responses",
+        "/v1/responses",
+        RESPONSES,
+        lambda text: {"model": "echo", "input": text, "stream": True},
+        RESPONSES_MARKS,
+    ),
+    Route("/v1/embeddings", "/v1/embeddings", EMBEDDINGS),
+    Route(
+        "/api/chat",
+        "/api/chat",
+        {**CHAT, "stream": False},  # Ollama streams unless told not to
+        lambda text: _chat(text, stream=True),
+        OLLAMA_MARKS,
+    ),
+    Route(
+        "/api/generate",
+        "/api/generate",
+        GENERATE,
+        lambda text: {"model": "echo", "prompt": text, "stream": True},
+        OLLAMA_MARKS,
+    ),
+]
+
+
 @dataclass
 class Row:
-    """What was measured for one server."""
+    """What was measured for one server on one route."""
 
     name: str
     rate: RateResult | None = None
@@ -307,14 +500,42 @@ def measure_rate(url: str, body: dict[str, Any], seconds: float) -> RateResult:
     return wrk_invoke(url, body, seconds, threads=2, connections=32)
 
 
-def run(seconds: float, streams: int, chars: int, peers: bool) -> list[Row]:
-    """Measure every server in turn; return one row each."""
-    long_text = "x" * chars
-    v1_stream = {
-        "model": "echo",
-        "messages": [{"role": "user", "content": long_text}],
-        "stream": True,
-    }
+def measure_route(
+    server: str, base_url: str, route: Route, seconds: float, streams: int, chars: int
+) -> Row:
+    """Measure ``route`` on the server at ``base_url``: wrk, then its streams.
+
+    Args:
+        server: The server's name, the row's first word.
+        base_url: The server's root URL.
+        route: The route and its requests.
+        seconds: wrk's run length.
+        streams: How many streams to open at once.
+        chars: The streamed reply's length.
+    """
+    url = base_url + route.path
+    row = Row(f"{server} {route.label}", measure_rate(url, route.body, seconds))
+    if route.stream_body is not None and route.marks is not None:
+        body = route.stream_body("x" * chars)
+        row.stream_chunks_per_s, row.stream_client_cpu = single_openai_stream_rate(
+            url, body, marks=route.marks
+        )
+        row.streams = concurrent_openai_streams(url, body, streams, route.marks)
+    return row
+
+
+def run(
+    seconds: float, streams: int, chars: int, peers: bool, aimock: bool = True
+) -> list[Row]:
+    """Measure every server in turn; return one row per server and route.
+
+    Args:
+        seconds: wrk's run length per row.
+        streams: How many streams to open at once on each streaming route.
+        chars: The streamed reply's length.
+        peers: Measure the PyPI peers (installed on first use).
+        aimock: Measure aimock on every route (installed on first use).
+    """
     rows = []
     _log("bare")
     with serve(["{python}", "-m", "uvicorn", "--factory", "--port", "{port}", *FAST,
@@ -324,41 +545,28 @@ def run(seconds: float, streams: int, chars: int, peers: bool) -> list[Row]:
         )
     _log("echo-model")
     with serve(OURS) as ours:
-        v1 = Row(
-            "echo /v1", measure_rate(ours.url + "/v1/chat/completions", CHAT, seconds)
-        )
-        url = ours.url + "/v1/chat/completions"
-        v1.stream_chunks_per_s, v1.stream_client_cpu = single_openai_stream_rate(
-            url, v1_stream
-        )
-        v1.streams = concurrent_openai_streams(url, v1_stream, streams)
-        url = ours.url + "/v1/messages"
-        messages = Row("echo /v1/messages", measure_rate(url, MESSAGES, seconds))
-        m_stream = {**v1_stream, "max_tokens": chars}
-        messages.stream_chunks_per_s, messages.stream_client_cpu = (
-            single_openai_stream_rate(url, m_stream, marks=ANTHROPIC_MARKS)
-        )
-        messages.streams = concurrent_openai_streams(
-            url, m_stream, streams, ANTHROPIC_MARKS
-        )
-        url = ours.url + "/api/chat"
-        ollama = Row(
-            "echo /api/chat", measure_rate(url, {**CHAT, "stream": False}, seconds)
-        )
-        ollama.stream_chunks_per_s, ollama.stream_client_cpu = (
-            single_openai_stream_rate(url, v1_stream, marks=OLLAMA_MARKS)
-        )
-        ollama.streams = concurrent_openai_streams(
-            url, v1_stream, streams, OLLAMA_MARKS
-        )
+        for route in ROUTES:
+            rows.append(measure_route("echo", ours.url, route, seconds, streams, chars))
         langserve = Row(
             "echo langserve",
             measure_rate(ours.url + "/echo/invoke", {"input": "hello"}, seconds),
         )
         langserve.stream_chunks_per_s, langserve.stream_client_cpu = single_stream_rate(
-            ours, "/echo/stream", {"input": long_text}
+            ours, "/echo/stream", {"input": "x" * chars}
         )
-        rows += [v1, messages, ollama, langserve]
+        rows.append(langserve)
+    if aimock:
+        _log("aimock")
+        try:
+            with serve_aimock(chars) as server:
+                for route in ROUTES:
+                    rows.append(
+                        measure_route(
+                            "aimock", server.url, route, seconds, streams, chars
+                        )
+                    )
+        except (RuntimeError, subprocess.SubprocessError, OSError) as error:
+            rows.append(Row("aimock", skipped=f"{type(error).__name__}: {error}"))
     for peer in PEERS if peers else []:
         _log(peer.name)
         try:
@@ -368,6 +576,27 @@ def run(seconds: float, streams: int, chars: int, peers: bool) -> list[Row]:
         except (RuntimeError, subprocess.SubprocessError, OSError) as error:
             rows.append(Row(peer.name, skipped=f"{type(error).__name__}: {error}"))
     return rows
+
+
+def versus_aimock(rows: list[Row]) -> dict[str, tuple[float | None, float | None]]:
+    """This server against aimock, route by route: (req/s ratio, chunks/s ratio).
+
+    A ratio is ``None`` where a side lacks the figure (a route that does not
+    stream); a route aimock was not measured on is left out.
+    """
+    by_name = {r.name: r for r in rows}
+    ratios: dict[str, tuple[float | None, float | None]] = {}
+    for route in ROUTES:
+        ours = by_name.get(f"echo {route.label}")
+        peer = by_name.get(f"aimock {route.label}")
+        if ours is None or peer is None or ours.rate is None or peer.rate is None:
+            continue
+        rps = ours.rate.requests_per_second / peer.rate.requests_per_second
+        chunks = None
+        if ours.stream_chunks_per_s and peer.stream_chunks_per_s:
+            chunks = ours.stream_chunks_per_s / peer.stream_chunks_per_s
+        ratios[route.label] = (rps, chunks)
+    return ratios
 
 
 @dataclass(frozen=True)
@@ -411,6 +640,12 @@ def checks(rows: list[Row]) -> list[Check]:
                 rps > max(peer_rates),
             )
         )
+    # aimock (Node) was the fastest mock server measured so far (issue 26).
+    rps_x, chunks_x = versus_aimock(rows).get("/v1", (None, None))
+    if rps_x is not None:
+        result.append(Check("/v1 req/s vs aimock", rps_x, "> 1x", rps_x > 1))
+    if chunks_x is not None:
+        result.append(Check("/v1 chunks/s vs aimock", chunks_x, "> 1x", chunks_x > 1))
     stream = (v1.stream_chunks_per_s or 0) / (langserve.stream_chunks_per_s or 1)
     if (ollama := by_name.get("echo /api/chat")) is not None and ollama.rate:
         ratio = ollama.rate.requests_per_second / rps
@@ -442,21 +677,21 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 def print_report(rows: list[Row], results: list[Check]) -> None:
-    """Print the side-by-side table, the skipped peers and the target checks."""
+    """Print the side-by-side table, aimock's ratios, skipped peers and targets."""
     bare = next(r for r in rows if r.name == "bare").rate
     assert bare is not None
     print(
-        f"{'server':<16}{'req/s':>8}{'x bare':>8}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'server':<24}{'req/s':>8}{'x bare':>8}{'p50 ms':>8}{'p99 ms':>8}"
         f"{'wrk cpu':>8}{'chunk/s':>9}{'cli cpu':>8}"
         f"{'done':>6}{'TTFC50':>8}{'TTFC99':>8}{'cli cpu':>8}"
     )
-    print("-" * 105)
+    print("-" * 113)
     for row in rows:
         if row.rate is None:
             continue
         s = row.streams
         print(
-            f"{row.name:<16}{row.rate.requests_per_second:>8.0f}"
+            f"{row.name:<24}{row.rate.requests_per_second:>8.0f}"
             f"{row.rate.requests_per_second / bare.requests_per_second:>8.2f}"
             f"{row.rate.p50_ms:>8.1f}{row.rate.p99_ms:>8.1f}"
             f"{row.rate.loadgen_cpu:>8.2f}"
@@ -472,6 +707,10 @@ def print_report(rows: list[Row], results: list[Check]) -> None:
         f" {os.cpu_count()}); chunk/s: one stream at a time; done, TTFC: the"
         " concurrent streams, first content chunk in ms"
     )
+    if ratios := versus_aimock(rows):
+        print(f"\n{'route':<18}{'req/s x aimock':>16}{'chunk/s x aimock':>18}")
+        for label, (rps_x, chunks_x) in ratios.items():
+            print(f"{label:<18}{_fmt(rps_x, '.2f'):>16}{_fmt(chunks_x, '.2f'):>18}")
     for row in rows:
         if row.skipped:
             print(f"skipped {row.name}: {row.skipped}")
@@ -493,11 +732,22 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     parser.add_argument("--seconds", type=float, default=5, help="wrk run length")
     parser.add_argument("--streams", type=int, default=64)
     parser.add_argument("--chars", type=int, default=1000, help="streamed reply")
-    parser.add_argument("--no-peers", action="store_true", help="skip the peers")
+    parser.add_argument(
+        "--no-peers", action="store_true", help="skip the peers, aimock included"
+    )
+    parser.add_argument(
+        "--no-pypi-peers", action="store_true", help="skip the PyPI peers only"
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
-    rows = run(args.seconds, args.streams, args.chars, peers=not args.no_peers)
+    rows = run(
+        args.seconds,
+        args.streams,
+        args.chars,
+        peers=not (args.no_peers or args.no_pypi_peers),
+        aimock=not args.no_peers,
+    )
     print_report(rows, checks(rows))
     return rows
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
+from typing import Any
 
+import httpx
 import pytest
 
 from benchmarks import soak
 from benchmarks.embedding_dimensions import corpus, queries, recall_at_1
 from benchmarks.guide_model import GuideEchoModel
 from benchmarks.load import (
+    RateResult,
     StreamError,
     concurrent_streams,
     held_streams_rss,
@@ -140,9 +144,21 @@ def test_openai_bench_tiny_run_without_peers(
         "bare",
         "echo /v1",
         "echo /v1/messages",
+        "echo /v1/responses",
+        "echo /v1/embeddings",
         "echo /api/chat",
+        "echo /api/generate",
         "echo langserve",
     }
+    for name in ("echo /v1/responses", "echo /api/generate", "echo /v1/embeddings"):
+        row = by_name[name]
+        assert row.rate is not None
+        assert row.rate.errors == 0
+        if name == "echo /v1/embeddings":
+            assert row.streams is None  # embeddings do not stream
+        else:
+            assert row.streams is not None
+            assert (row.streams.completed, row.streams.chunks) == (4, 4 * 20)
     ollama = by_name["echo /api/chat"]
     assert ollama.rate is not None
     assert ollama.rate.errors == 0
@@ -257,3 +273,180 @@ def test_embeddings_bench_measures_both_parts() -> None:
         figures["chat_rps"] / figures["batch64_rps"]
     )
     assert all(value > 0 for value in figures.values())
+
+
+# --- aimock, the Node peer of openai_bench ------------------------------------------
+
+
+def require_node() -> None:
+    """Skip without Node and npm (aimock is installed with npm on first use)."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node and npm are not installed")
+
+
+def test_committed_aimock_fixtures_are_the_generated_ones() -> None:
+    # The file aimock serves is aimock_fixtures(STREAM_CHARS), written out: it
+    # must follow the code (and our embedding of "hello") when either changes.
+    from benchmarks import openai_bench
+
+    committed = json.loads((openai_bench.AIMOCK_FIXTURES / "bench.json").read_text())
+    assert committed == openai_bench.aimock_fixtures(openai_bench.STREAM_CHARS)
+    assert [p.name for p in openai_bench.AIMOCK_FIXTURES.iterdir()] == ["bench.json"]
+
+
+def _reply_text(path: str, body: dict[str, Any]) -> Any:
+    """The answer's payload, whichever protocol: the text, or the vector."""
+    if path == "/v1/chat/completions":
+        return body["choices"][0]["message"]["content"]
+    if path == "/v1/messages":
+        return body["content"][0]["text"]
+    if path == "/v1/responses":
+        return body["output"][0]["content"][0]["text"]
+    if path == "/v1/embeddings":
+        return body["data"][0]["embedding"]
+    if path == "/api/chat":
+        return body["message"]["content"]
+    assert path == "/api/generate"
+    return body["response"]
+
+
+def test_aimock_answers_what_this_server_answers(server: Server) -> None:
+    # The peer must do the same work as ours: the same text (and vector) for
+    # the benchmark's request on every route, and a stream of the same number
+    # of content events, one character each.
+    from benchmarks import openai_bench
+
+    require_node()
+    chars = openai_bench.STREAM_CHARS
+    with openai_bench.serve_aimock(chars) as aimock:
+        for route in openai_bench.ROUTES:
+            ours = httpx.post(server.url + route.path, json=route.body, timeout=10)
+            theirs = httpx.post(aimock.url + route.path, json=route.body, timeout=10)
+            assert ours.status_code == theirs.status_code == 200, route.path
+            assert _reply_text(route.path, ours.json()) == _reply_text(
+                route.path, theirs.json()
+            ), route.path
+            if route.stream_body is None or route.marks is None:
+                continue
+            body = route.stream_body("x" * chars)
+            for url in (server.url, aimock.url):
+                result = asyncio.run(
+                    read_stream(url + route.path, body, route.marks, until_end=True)
+                )
+                assert (result.chunks, result.completed) == (chars, True), url
+
+
+def test_another_stream_length_gets_its_own_aimock_fixtures() -> None:
+    from benchmarks import openai_bench
+
+    directory = openai_bench.aimock_fixture_dir(7)
+    assert directory != openai_bench.AIMOCK_FIXTURES
+    written = json.loads((directory / "bench.json").read_text())
+    assert written == openai_bench.aimock_fixtures(7)
+    assert openai_bench.aimock_fixture_dir(openai_bench.STREAM_CHARS) == (
+        openai_bench.AIMOCK_FIXTURES
+    )
+
+
+def _rate(rps: float) -> RateResult:
+    return RateResult(rps, 1.0, 2.0, 0, 0.5)
+
+
+def test_ours_against_aimock_route_by_route() -> None:
+    from benchmarks.openai_bench import Row, versus_aimock
+
+    rows = [
+        Row("echo /v1", _rate(300), stream_chunks_per_s=50.0),
+        Row("aimock /v1", _rate(100), stream_chunks_per_s=100.0),
+        Row("echo /v1/embeddings", _rate(200)),
+        Row("aimock /v1/embeddings", _rate(400)),
+        Row("echo /api/chat", _rate(200)),  # aimock skipped: left out
+        Row("aimock", skipped="RuntimeError: no node"),
+    ]
+    assert versus_aimock(rows) == {"/v1": (3.0, 0.5), "/v1/embeddings": (0.5, None)}
+
+
+def test_the_figures_run_names_aimock_s_rows_and_ratios(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # benchmarks/__main__.py turns the rows into figure keys (no run here).
+    from benchmarks import __main__ as run_all
+    from benchmarks import openai_bench, results
+    from benchmarks.openai_bench import Row
+
+    rows = [Row("bare", _rate(1000)), Row("echo langserve", _rate(100), 10.0)]
+    for route in openai_bench.ROUTES:
+        streams = 20.0 if route.stream_body else None
+        rows.append(Row(f"echo {route.label}", _rate(400), streams))
+        rows.append(Row(f"aimock {route.label}", _rate(800), streams and 2 * streams))
+    monkeypatch.setattr(openai_bench, "run", lambda *args, **kwargs: rows)
+    figures = results.Figures()
+    run_all.run_openai_bench(figures, seconds=1, streams=4, chars=20)
+    assert figures.values["openai.aimock_v1.rps"]["text"] == "800"
+    assert figures.values["openai.aimock_v1messages.wrk_cores"]["text"] == "0.50"
+    assert figures.values["openai.echo_v1.x_aimock"]["value"] == 0.5
+    assert figures.values["openai.echo_v1responses.stream_x_aimock"]["value"] == 0.5
+    assert figures.values["openai.echo_apigenerate.stream_vs_langserve"]["value"] == 2
+    assert "openai.echo_v1embeddings.stream_x_aimock" not in figures.values
+    assert figures.values["openai.echo_v1embeddings.x_aimock"]["text"] == "0.50"
+
+
+# --- granian_trial -------------------------------------------------------------------
+
+
+async def test_the_trial_s_bare_app_streams_one_event_a_character() -> None:
+    from benchmarks.granian_trial import bare_app
+    from benchmarks.openai_bench import BARE_COMPLETION, CHAT, _chat
+
+    transport = httpx.ASGITransport(app=bare_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        reply = await client.post("/v1/chat/completions", json=CHAT)
+        assert reply.json() == BARE_COMPLETION
+        streamed = await client.post(
+            "/v1/chat/completions", json=_chat("abc", stream=True)
+        )
+        invoke = await client.post("/echo/invoke", json={"input": "hello"})
+    events = [e for e in streamed.text.split("\n\n") if e]
+    assert len(events) == 4
+    assert events[-1] == "data: [DONE]"
+    assert all('"delta":{"content":"x"}' in event for event in events[:3])
+    assert invoke.json()["output"]["content"] == "hello"
+
+
+def test_both_servers_serve_the_same_factory_with_one_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks import granian_trial
+
+    monkeypatch.setattr(granian_trial, "install_granian", lambda: "/venv/bin/python")
+    factory = granian_trial.FACTORIES["echo"]
+    uvicorn = granian_trial.command("uvicorn", factory)
+    granian = granian_trial.command("granian", factory)
+    assert uvicorn[-1] == granian[-1] == "echo_model.serving.app:create_app"
+    assert {"--factory", "uvloop", "httptools"} <= set(uvicorn)
+    assert granian[:3] == ["/venv/bin/python", "-m", "granian"]
+    assert {"--factory", "asgi", "uvloop"} <= set(granian)
+    assert granian[granian.index("--workers") + 1] == "1"
+
+
+def test_granian_trial_ratios_are_granian_over_uvicorn() -> None:
+    from benchmarks.granian_trial import Trial, figures
+
+    trials = [
+        Trial("echo", "uvicorn", _rate(100), _rate(50), 1000.0, 0.1),
+        Trial("echo", "granian", _rate(200), _rate(25), 500.0, 0.1),
+    ]
+    found = figures(trials)
+    assert found["echo.v1_x_uvicorn"] == 2.0
+    assert found["echo.invoke_x_uvicorn"] == 0.5
+    assert found["echo.stream_x_uvicorn"] == 0.5
+    assert found["echo.granian.v1_rps"] == 200
+    assert "bare.v1_x_uvicorn" not in found  # bare was not measured
+
+
+def test_keep_alive_probe_reuses_a_connection(server: Server) -> None:
+    from benchmarks.granian_trial import keep_alive
+
+    reused, closed_after = keep_alive(server, idle_s=0.2)
+    assert reused
+    assert closed_after is None  # the server keeps idle connections 75 s
