@@ -5,9 +5,12 @@ LangServe's ``/echo/invoke`` beside bare FastAPI, LangServe's floor, the
 guide's model, one and two workers, with the server's own CPU read from
 /proc), the vendor routes beside aimock (``openai_bench``, no PyPI peers),
 the same apps on uvicorn and on Granian (``granian_trial``), pacing under load
-(``pacing_bench``), the model in process (``model_async``), the in-process
-profiles (``profile_invoke``, ``profile_routes``) and embeddings
-(``embeddings_bench``). It writes every figure to
+(``pacing_bench``) and sizing for paced ``/v1`` streams, memory per stream
+(``memory_bench``), NVIDIA's aiperf when it is installed (``aiperf_run``:
+``$AIPERF`` or ``aiperf`` on PATH, else skipped, saying so), the model in
+process (``model_async``), the in-process profiles (``profile_invoke``,
+``profile_routes``) and embeddings (``embeddings_bench``). It writes every
+figure to
 ``docs/figures.json`` with the date, machine, load average before and after,
 library versions and git commit, then rewrites each figure the docs quote
 (``benchmarks.results``). About 7 minutes; ``--quick`` is a smoke run of a
@@ -28,8 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import (
+    aiperf_run,
     embeddings_bench,
     granian_trial,
+    memory_bench,
     model_async,
     openai_bench,
     pacing_bench,
@@ -201,6 +206,79 @@ def run_pacing_bench(
         figures.add(f"pacing.{name}", value, spec)
 
 
+def run_sizing(figures: results.Figures, paces: Sequence[pacing_bench.Pace]) -> None:
+    """Paced ``/v1`` streams: streams x token rate -> TTFT, stretch, CPU a chunk."""
+    for sized in pacing_bench.sizing(paces):
+        key = f"pacing.v1.{sized.pace.key}"
+        figures.add(f"{key}.streams", sized.pace.streams)
+        figures.add(f"{key}.token_rate", sized.pace.token_rate)
+        figures.add(f"{key}.completed", sized.completed)
+        figures.add(f"{key}.ttft_p99_ms", sized.ttft_p99_ms())
+        figures.add(f"{key}.stretch_p99", sized.stretch_p99(), ".3f")
+        cpu, cores = sized.cpu_us_per_chunk(), sized.server_cores()
+        if cpu is not None and cores is not None:
+            figures.add(f"{key}.cpu_us_per_chunk", cpu)
+            figures.add(f"{key}.server_cores", cores, ".2f")
+            # Chunks a second one core could send at this pace's cost a chunk.
+            figures.add(f"{key}.chunks_per_core", 1e6 / cpu)
+
+
+def run_memory_bench(figures: results.Figures, quick: bool) -> None:
+    """RSS per idle stream and per 1000-chunk stream, on ``/v1`` and LangServe."""
+    idle, held = (20, 4) if quick else (200, 32)
+    figures.add("memory.idle_streams", idle)
+    figures.add("memory.long_streams", held)
+    for m in memory_bench.run(idle, held):
+        key = f"memory.{m.route}"
+        figures.add(f"{key}.idle_mib", m.idle_mib)
+        figures.add(f"{key}.idle_open", m.idle_open)
+        figures.add(f"{key}.per_idle_stream_kib", m.per_idle_stream_kib)
+        figures.add(f"{key}.one_stream_growth_mib", m.one_stream_growth_mib, ".2f")
+        figures.add(f"{key}.per_1000_chunk_stream_mib", m.per_long_stream_mib, ".2f")
+        figures.add(f"{key}.retained_mib", m.retained_mib)
+
+
+def run_aiperf(figures: results.Figures, quick: bool) -> None:
+    """NVIDIA's aiperf against ``/v1/chat/completions``, if it is installed."""
+    aiperf = aiperf_run.find_aiperf()
+    if aiperf is None:
+        print(
+            f"aiperf: skipped, not installed (pip install aiperf in a venv of its"
+            f" own, then set ${aiperf_run.AIPERF_ENV}); its figures are missing",
+            flush=True,
+        )
+        return
+    plan = aiperf_run.Plan(requests=40) if quick else aiperf_run.Plan()
+    result = aiperf_run.run(aiperf, plan)
+    aiperf_run.print_report(result, aiperf_run.checks(result, plan))
+    figures.add("aiperf.requests", result.requests)
+    figures.add("aiperf.errors", result.errors)
+    figures.add("aiperf.request_throughput", result.request_throughput, ".1f")
+    for name, d in (
+        ("ttft", result.ttft),
+        ("ttst", result.ttst),
+        ("itl", result.itl),
+    ):
+        for stat in ("min", "p5", "p50", "p99"):
+            figures.add(f"aiperf.{name}_ms_{stat}", getattr(d, stat), ".1f")
+    figures.add("aiperf.osl_min", result.output_length.min)
+    figures.add("aiperf.osl_max", result.output_length.max)
+    figures.add(
+        "aiperf.ttst_p5_x_itl", result.ttst.p5 / (plan.token_delay * 1e3), ".2f"
+    )
+    server = result.server
+    for metric, name in (
+        ("vllm:time_to_first_token_seconds", "server_ttft_ms_avg"),
+        ("vllm:inter_token_latency_seconds", "server_itl_ms_avg"),
+    ):
+        if "avg" in server.get(metric, {}):
+            figures.add(f"aiperf.{name}", server[metric]["avg"] * 1e3, ".2f")
+    if "max" in server.get("vllm:num_requests_running", {}):
+        figures.add(
+            "aiperf.server_running_max", server["vllm:num_requests_running"]["max"]
+        )
+
+
 def run_in_process(figures: results.Figures, quick: bool) -> None:
     """The model, the LangServe layers and the routes, in process."""
     rounds, seconds = (1, 0.1) if quick else (5, 0.5)
@@ -263,11 +341,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         run_granian_trial(figures, seconds=1, chars=100)
         scenarios = [pacing_bench.Scenario("8 x 5 ms", 8, 0.005, chars=20)]
         run_pacing_bench(figures, scenarios, invoke=1)
+        run_sizing(figures, [pacing_bench.Pace(8, 0.05, 0.01, chars=20)])
     else:
         run_server_bench(figures, seconds=4, streams=64)
         run_openai_bench(figures, seconds=4, streams=64, chars=1000)
         run_granian_trial(figures, seconds=4, chars=1000)
         run_pacing_bench(figures, pacing_bench.SCENARIOS, invoke=4)
+        run_sizing(figures, pacing_bench.SIZING)
+    run_memory_bench(figures, args.quick)
+    run_aiperf(figures, args.quick)
     run_in_process(figures, args.quick)
     run_embeddings_bench(figures, args.quick)
     report = figures.report("python -m benchmarks" + (" --quick" if args.quick else ""))

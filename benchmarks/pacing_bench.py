@@ -16,6 +16,14 @@ once, the second half's first chunk should come when the first half ends;
 ``/metrics`` should agree with what the client measured; and ``/echo/invoke``
 with a per-request option should serve at least as fast as LangServe serving
 the seed guide's model. ``--plot`` draws measured against asked latency.
+
+Sizing, on ``/v1/chat/completions`` (one worker): streams at once at a set
+pace, ``streams x token rate``; the report gives TTFT p99, the stretch (p99
+duration / the ideal one) and the server's CPU per chunk, read from /proc
+when the script started the server. ``python -m benchmarks.pacing_bench
+--streams 100 --first-token-delay 0.3 --token-delay 0.03`` runs one such
+case alone; ``--url`` points it at a server already running (then its CPU is
+unknown).
 """
 
 from __future__ import annotations
@@ -36,7 +44,13 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.apps import langserve_app
-from benchmarks.load import StreamResult, read_stream, wrk_invoke
+from benchmarks.load import (
+    StreamMarks,
+    StreamResult,
+    read_stream,
+    server_cpu_seconds,
+    wrk_invoke,
+)
 from tests.support.processes import Server, serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,13 +125,20 @@ def p99(values: Sequence[float]) -> float:
 
 
 def run_streams(
-    url: str, body: dict[str, Any], count: int
+    url: str, body: dict[str, Any], count: int, marks: StreamMarks | None = None
 ) -> tuple[list, float, float]:
     """Open ``count`` streams at once; return results, client CPU (cores), wall s."""
 
     async def go() -> tuple[list, float, float]:
         cpu0, start = time.process_time(), time.perf_counter()
-        results = await asyncio.gather(*(read_stream(url, body) for _ in range(count)))
+        results = await asyncio.gather(
+            *(
+                read_stream(url, body)
+                if marks is None
+                else read_stream(url, body, marks)
+                for _ in range(count)
+            )
+        )
         wall = time.perf_counter() - start
         return list(results), (time.process_time() - cpu0) / wall, wall
 
@@ -177,6 +198,156 @@ def scrape(server: Server) -> dict[str, float]:
                 continue
             totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
     return totals
+
+
+# --- Sizing: paced /v1 streams ------------------------------------------------
+
+#: OpenAI's stream: a content delta, and the stream's end.
+V1_MARKS = StreamMarks(b'"delta":{"content":', b"data: [DONE]")
+V1_PATH = "/v1/chat/completions"
+
+
+@dataclass(frozen=True)
+class Pace:
+    """``streams`` replies at once, each of ``chars`` tokens at a set pace."""
+
+    streams: int
+    first_token_delay: float
+    token_delay: float
+    chars: int = 100
+
+    @property
+    def name(self) -> str:
+        """How the docs name it: ``40 x 300/30 ms``."""
+        first, token = self.first_token_delay * 1e3, self.token_delay * 1e3
+        return f"{self.streams} x {first:g}/{token:g} ms"
+
+    @property
+    def key(self) -> str:
+        """The figures' key part: ``40x300_30ms``."""
+        first, token = self.first_token_delay * 1e3, self.token_delay * 1e3
+        return f"{self.streams}x{first:g}_{token:g}ms"
+
+    @property
+    def token_rate(self) -> float:
+        """Tokens a second asked of the server, all streams together."""
+        return self.streams / self.token_delay
+
+    @property
+    def ideal_s(self) -> float:
+        """A stream's ideal duration: the first token, then one per delay."""
+        return self.first_token_delay + (self.chars - 1) * self.token_delay
+
+    def body(self) -> dict[str, Any]:
+        """The streamed chat request, its pace asked per request."""
+        return {
+            "model": "echo",
+            "messages": [{"role": "user", "content": "x" * self.chars}],
+            "stream": True,
+            "echo": {
+                "first_token_delay": self.first_token_delay,
+                "token_delay": self.token_delay,
+            },
+        }
+
+
+@dataclass
+class Sized:
+    """One pace on ``/v1/chat/completions``, as the client and /proc saw it."""
+
+    pace: Pace
+    results: list[StreamResult]
+    wall_s: float
+    #: The server's CPU seconds during the streams (None: not ours to read).
+    server_cpu_s: float | None
+
+    @property
+    def completed(self) -> int:
+        return sum(r.completed for r in self.results)
+
+    @property
+    def chunks(self) -> int:
+        return sum(r.chunks for r in self.results)
+
+    def ttft_p99_ms(self) -> float:
+        firsts = [r.first_chunk_s for r in self.results if r.first_chunk_s is not None]
+        return p99(firsts) * 1e3
+
+    def stretch_p99(self) -> float:
+        """p99 stream duration over the ideal one (1.0: exactly as asked)."""
+        return p99([r.total_s / self.pace.ideal_s for r in self.results])
+
+    def cpu_us_per_chunk(self) -> float | None:
+        """The server's CPU over the chunks it sent (setup included), in µs."""
+        if self.server_cpu_s is None or not self.chunks:
+            return None
+        return self.server_cpu_s / self.chunks * 1e6
+
+    def server_cores(self) -> float | None:
+        """Cores the server used while the streams ran."""
+        if self.server_cpu_s is None:
+            return None
+        return self.server_cpu_s / self.wall_s
+
+
+def measure_pace(pace: Pace, url: str | None = None) -> Sized:
+    """Run ``pace`` on ``url`` (a running server), or on a server started here.
+
+    One stream first, alone, so the first measured stream does not pay for
+    the server's first request.
+    """
+    if url is not None:
+        run_streams(url + V1_PATH, pace.body(), 1, V1_MARKS)
+        results, _, wall = run_streams(
+            url + V1_PATH, pace.body(), pace.streams, V1_MARKS
+        )
+        return Sized(pace, results, wall, None)
+    with serve([*ECHO, "--workers", "1"]) as server:
+        target = server.url + V1_PATH
+        run_streams(target, pace.body(), 1, V1_MARKS)
+        cpu0 = server_cpu_seconds(server)
+        results, _, wall = run_streams(target, pace.body(), pace.streams, V1_MARKS)
+        cpu = server_cpu_seconds(server) - cpu0
+    return Sized(pace, results, wall, cpu)
+
+
+SIZING_HEADER = (
+    f"{'streams x pace':<20} {'tokens/s':>9} {'done':>9} {'TTFT p99':>9}"
+    f" {'stretch':>8} {'CPU/chunk':>10} {'server':>7}\n"
+    f"{'':<20} {'asked':>9} {'':>9} {'ms':>9} {'p99':>8} {'µs':>10} {'cores':>7}"
+)
+
+
+def sizing_row(sized: Sized) -> str:
+    """One line of the sizing table."""
+    cpu, cores = sized.cpu_us_per_chunk(), sized.server_cores()
+    return (
+        f"{sized.pace.name:<20} {sized.pace.token_rate:>9,.0f}"
+        f" {sized.completed:>4}/{len(sized.results):<4}"
+        f" {sized.ttft_p99_ms():>9.0f} {sized.stretch_p99():>8.3f}"
+        f" {'unknown' if cpu is None else format(cpu, '.0f'):>10}"
+        f" {'unknown' if cores is None else format(cores, '.2f'):>7}"
+    )
+
+
+#: The default sizing cases: a chat-like pace at two loads, and a fast one.
+SIZING = [Pace(40, 0.300, 0.030), Pace(100, 0.300, 0.030), Pace(64, 0.020, 0.020)]
+
+
+def sizing(paces: Sequence[Pace] = SIZING, url: str | None = None) -> list[Sized]:
+    """Measure each pace on ``/v1/chat/completions``; print the table."""
+    where = url or "a server started here, one worker"
+    print(f"\n== sizing: paced {V1_PATH} streams ({where}) ==")
+    print(SIZING_HEADER)
+    measured = []
+    for pace in paces:
+        sized = measure_pace(pace, url)
+        print(sizing_row(sized))
+        sys.stdout.flush()
+        measured.append(sized)
+    if url is not None:
+        print("server CPU: unknown (the server was not started here)")
+    return measured
 
 
 # --- Reports ---------------------------------------------------------------
@@ -426,17 +597,55 @@ def run(
     return measured, checks
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
+    """The command line's flags."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-extras", action="store_true", help="scenarios only")
     parser.add_argument("--no-plot", action="store_true", help="draw no PNG")
     parser.add_argument("--invoke-seconds", type=float, default=10.0)
-    args = parser.parse_args(argv)
+    sizing_flags = parser.add_argument_group(
+        "sizing", "with --streams or --url: one paced /v1 case only"
+    )
+    sizing_flags.add_argument("--streams", type=int, help="streams at once")
+    sizing_flags.add_argument(
+        "--first-token-delay", type=float, default=0.3, help="seconds (default 0.3)"
+    )
+    sizing_flags.add_argument(
+        "--token-delay", type=float, default=0.03, help="seconds (default 0.03)"
+    )
+    sizing_flags.add_argument(
+        "--chars", type=int, default=100, help="tokens per reply (default 100)"
+    )
+    sizing_flags.add_argument(
+        "--url", help="a running server (default: start one; its CPU is then known)"
+    )
+    return parser
+
+
+def pace_from(args: argparse.Namespace) -> Pace | None:
+    """The one sizing case the flags ask for, or None for the full run."""
+    if args.streams is None and args.url is None:
+        return None
+    return Pace(
+        args.streams or SIZING[0].streams,
+        args.first_token_delay,
+        args.token_delay,
+        args.chars,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    pace = pace_from(args)
+    if pace is not None:
+        sizing([pace], args.url.rstrip("/") if args.url else None)
+        return
     run(
         extras=not args.no_extras,
         invoke_seconds=args.invoke_seconds,
         plot_path=None if args.no_plot else PLOT,
     )
+    sizing()
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -450,3 +452,252 @@ def test_keep_alive_probe_reuses_a_connection(server: Server) -> None:
     reused, closed_after = keep_alive(server, idle_s=0.2)
     assert reused
     assert closed_after is None  # the server keeps idle connections 75 s
+
+
+# --- aiperf, memory and sizing ---------------------------------------------
+
+AIPERF_SAMPLE = Path(__file__).parent / "data" / "aiperf"
+
+
+def _aiperf_sample() -> dict[str, Any]:
+    return json.loads((AIPERF_SAMPLE / "profile_export_aiperf.json").read_text())
+
+
+def test_aiperf_summary_export_is_parsed() -> None:
+    # A run of 200 streamed requests, 16 at a time, 10 ms a token (trimmed).
+    from benchmarks import aiperf_run
+
+    result = aiperf_run.parse_profile(_aiperf_sample())
+    assert (result.requests, result.errors) == (200, 0)
+    assert result.request_throughput == pytest.approx(13.0897)
+    assert result.itl.unit == "ms"
+    assert result.itl.p50 == pytest.approx(10.1535)
+    assert result.ttft.min <= result.ttft.p5 <= result.ttft.p50 <= result.ttft.p99
+    assert result.ttst.p5 == 0.0  # two tokens in one read: the second at once
+    assert (result.output_length.min, result.output_length.max) == (100, 100)
+    assert result.output_length.count == 200
+    assert result.input_length.p50 == 120
+
+
+def test_aiperf_errors_are_counted_from_its_error_summary() -> None:
+    from benchmarks import aiperf_run
+
+    sample = _aiperf_sample()
+    sample["error_summary"] = [
+        {"error_details": {"code": 500, "type": "Internal"}, "count": 3},
+        {"error_details": {"code": None, "type": "ReadError"}, "count": 2},
+    ]
+    assert aiperf_run.parse_profile(sample).errors == 5
+
+
+def test_aiperf_server_metrics_export_keeps_the_vllm_series() -> None:
+    from benchmarks import aiperf_run
+
+    data = json.loads((AIPERF_SAMPLE / "server_metrics_export.json").read_text())
+    # A counter's series (one per finished_reason) are summed.
+    reasons = data["metrics"]["vllm:request_success"]["series"]
+    length = reasons[0]["stats"]["total"]
+    reasons.append(
+        {
+            "labels": {"finished_reason": "stop", "model_name": "echo"},
+            "stats": {"total": 3.0, "rate": 0.2},
+        }
+    )
+    server = aiperf_run.parse_server_metrics(data)
+    assert set(server) == {
+        "vllm:generation_tokens",
+        "vllm:inter_token_latency_seconds",
+        "vllm:num_requests_running",
+        "vllm:request_success",
+        "vllm:time_to_first_token_seconds",
+    }
+    assert server["vllm:request_success"]["total"] == length + 3
+    itl = server["vllm:inter_token_latency_seconds"]
+    assert itl["avg"] == pytest.approx(itl["sum"] / itl["count"])
+    assert itl["avg"] == pytest.approx(0.010, rel=0.05)
+    assert server["vllm:num_requests_running"]["max"] == 16
+
+
+def test_aiperf_checks_say_which_acceptance_targets_were_met() -> None:
+    from benchmarks import aiperf_run
+
+    plan = aiperf_run.Plan()
+    result = aiperf_run.parse_profile(_aiperf_sample())
+    data = json.loads((AIPERF_SAMPLE / "server_metrics_export.json").read_text())
+    result.server = aiperf_run.parse_server_metrics(data)
+    checks = {c.name: c for c in aiperf_run.checks(result, plan)}
+    assert checks["requests completed"].met
+    assert checks["request errors"].met
+    assert checks["ITL p50 vs asked, relative"].value == pytest.approx(
+        abs(10.1535 / 10 - 1)
+    )
+    assert checks["ITL p50 vs asked, relative"].met
+    assert checks["output length min = max (tokens)"].met
+    assert checks["server's ITL mean vs asked, relative"].met
+    ttst = checks["time to 2nd token p5 / asked ITL"]
+    assert (ttst.value, ttst.met) == (0.0, False)
+    # One output shorter than asked: the lengths are no longer exact.
+    short = dataclasses.replace(
+        result, output_length=dataclasses.replace(result.output_length, min=99.0)
+    )
+    lengths = {c.name: c for c in aiperf_run.checks(short, plan)}
+    assert not lengths["output length min = max (tokens)"].met
+
+
+def test_aiperf_command_asks_for_the_issue_s_run(tmp_path: Path) -> None:
+    from benchmarks import aiperf_run
+
+    plan = aiperf_run.Plan()
+    command = aiperf_run.aiperf_command(
+        tmp_path / "aiperf",
+        "http://127.0.0.1:9",
+        tmp_path / "tok",
+        tmp_path / "out",
+        plan,
+    )
+
+    def value(flag: str) -> str:
+        return command[command.index(flag) + 1]
+
+    assert command[1] == "profile"
+    assert "--streaming" in command
+    assert value("--endpoint-type") == "chat"
+    assert (value("--request-count"), value("--concurrency")) == ("200", "16")
+    assert value("--tokenizer") == str(tmp_path / "tok")
+    assert json.loads(value("--extra-inputs")) == {
+        "echo": {"first_token_delay": 0.05, "token_delay": 0.01}
+    }
+    assert int(value("--synthetic-input-tokens-mean")) > int(
+        value("--output-tokens-mean")
+    )  # the echo is cut at max_tokens: every reply exactly as long
+
+
+def test_aiperf_is_found_from_its_variable_or_path(tmp_path: Path) -> None:
+    from benchmarks import aiperf_run
+
+    executable = tmp_path / "aiperf"
+    executable.write_text("#!/bin/sh\n")
+    executable.chmod(0o755)
+    empty = str(tmp_path / "nowhere")
+    assert aiperf_run.find_aiperf({"AIPERF": str(executable)}) == executable
+    assert aiperf_run.find_aiperf({"PATH": str(tmp_path)}) == executable
+    assert aiperf_run.find_aiperf({"PATH": empty}) is None
+    assert aiperf_run.find_aiperf({"AIPERF": empty, "PATH": empty}) is None
+
+
+def test_aiperf_against_the_server_when_installed() -> None:
+    from benchmarks import aiperf_run
+
+    aiperf = aiperf_run.find_aiperf()
+    if aiperf is None:
+        pytest.skip("aiperf is not installed (its own venv; set $AIPERF)")
+    plan = aiperf_run.Plan(requests=16, concurrency=4)
+    result = aiperf_run.run(aiperf, plan)
+    assert (result.requests, result.errors) == (16, 0)
+    assert result.output_length.min == result.output_length.max == 100
+    assert "vllm:inter_token_latency_seconds" in result.server
+
+
+def test_rss_per_stream_arithmetic() -> None:
+    from benchmarks import memory_bench
+
+    mib = memory_bench.MIB
+    assert memory_bench.per_stream_mib(100 * mib, 110 * mib, 10) == 1.0
+    assert memory_bench.per_stream_mib(100 * mib, 99 * mib, 10) == 0.0
+    with pytest.raises(ValueError, match="at least 1"):
+        memory_bench.per_stream_mib(0, mib, 0)
+    memory = memory_bench.Memory(
+        route="v1",
+        idle_rss=100 * mib,
+        idle_streams=200,
+        idle_open=200,
+        idle_streams_rss=110 * mib,
+        one_stream_before=104 * mib,
+        one_stream_peak=105 * mib,
+        long_streams=32,
+        long_streams_peak=116 * mib,
+        after_rss=98 * mib,
+    )
+    assert memory.idle_mib == 100
+    assert memory.per_idle_stream_kib == pytest.approx(10 * 1024 / 200)
+    assert memory.one_stream_growth_mib == 1.0
+    assert memory.per_long_stream_mib == 0.5
+    assert memory.retained_mib == -2.0
+    assert memory_bench.row(memory).split() == [
+        "v1", "100.0", "200/200", "51.2", "1.00", "0.500", "-2.0"
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_memory_bench_tiny_run() -> None:
+    from benchmarks import memory_bench
+
+    memory = memory_bench.measure(memory_bench.ROUTES[0], 4, 2)
+    assert memory.idle_open == 4  # the server held every idle stream open
+    assert memory.idle_rss > 0
+    assert memory.long_streams_peak >= memory.idle_rss
+
+
+def test_pacing_sizing_flags_make_one_case() -> None:
+    from benchmarks import pacing_bench
+
+    def parse(*argv: str) -> pacing_bench.Pace | None:
+        return pacing_bench.pace_from(pacing_bench.parser().parse_args(argv))
+
+    assert parse() is None  # the full run
+    assert parse("--no-plot") is None
+    assert parse("--streams", "100") == pacing_bench.Pace(100, 0.3, 0.03, 100)
+    pace = parse(
+        "--streams", "64", "--first-token-delay", "0.02", "--token-delay", "0.02",
+        "--chars", "50",
+    )  # fmt: skip
+    assert pace == pacing_bench.Pace(64, 0.02, 0.02, 50)
+    # --url alone: the first default case, on that server.
+    assert parse("--url", "http://127.0.0.1:8000") == pacing_bench.SIZING[0]
+
+
+def test_pace_names_rates_and_ideal() -> None:
+    from benchmarks import pacing_bench
+
+    pace = pacing_bench.Pace(40, 0.3, 0.03)
+    assert (pace.name, pace.key) == ("40 x 300/30 ms", "40x300_30ms")
+    assert pace.token_rate == pytest.approx(40 / 0.03)
+    assert pace.ideal_s == pytest.approx(0.3 + 99 * 0.03)
+    body = pace.body()
+    assert body["stream"] is True
+    assert body["echo"] == {"first_token_delay": 0.3, "token_delay": 0.03}
+    assert len(body["messages"][0]["content"]) == 100
+
+
+def test_sized_arithmetic_and_unknown_cpu() -> None:
+    from benchmarks import pacing_bench
+    from benchmarks.load import StreamResult
+
+    pace = pacing_bench.Pace(2, 0.1, 0.01, chars=10)  # ideal 0.19 s
+    results = [
+        StreamResult(chunks=10, first_chunk_s=0.1, total_s=0.19, completed=True),
+        StreamResult(chunks=10, first_chunk_s=0.2, total_s=0.38, completed=True),
+    ]
+    known = pacing_bench.Sized(pace, results, wall_s=0.4, server_cpu_s=0.002)
+    assert (known.completed, known.chunks) == (2, 20)
+    assert known.cpu_us_per_chunk() == pytest.approx(100)
+    assert known.server_cores() == pytest.approx(0.005)
+    assert 1.0 <= known.stretch_p99() <= 2.0
+    assert 100 <= known.ttft_p99_ms() <= 200
+    unknown = pacing_bench.Sized(pace, results, wall_s=0.4, server_cpu_s=None)
+    assert unknown.cpu_us_per_chunk() is None
+    assert unknown.server_cores() is None
+    assert pacing_bench.sizing_row(unknown).split()[-2:] == ["unknown", "unknown"]
+
+
+@pytest.mark.slow
+def test_sizing_on_a_started_server_and_on_a_running_one(server: Server) -> None:
+    from benchmarks import pacing_bench
+
+    pace = pacing_bench.Pace(4, 0.01, 0.005, chars=10)
+    ours = pacing_bench.measure_pace(pace)
+    assert (ours.completed, ours.chunks) == (4, 40)
+    assert ours.cpu_us_per_chunk() is not None
+    theirs = pacing_bench.measure_pace(pace, server.url)
+    assert (theirs.completed, theirs.chunks) == (4, 40)
+    assert theirs.cpu_us_per_chunk() is None
