@@ -640,7 +640,7 @@ def checks(rows: list[Row]) -> list[Check]:
                 rps > max(peer_rates),
             )
         )
-    # aimock (Node) was the fastest mock server measured so far (issue 26).
+    # aimock (Node) is the fastest mock server measured here.
     rps_x, chunks_x = versus_aimock(rows).get("/v1", (None, None))
     if rps_x is not None:
         result.append(Check("/v1 req/s vs aimock", rps_x, "> 1x", rps_x > 1))
