@@ -2,7 +2,8 @@
 
 One server reads a fixture file (``--fixtures``); each test runs in a context
 of its own (``X-Echo-Context``), so sequence counts never leak between tests.
-Each protocol, streamed and not: the text is the fixture's, streamed tool
+Each protocol (OpenAI's Chat Completions and Responses, Anthropic, Ollama,
+LangServe), streamed and not: the text is the fixture's, streamed tool
 calls aggregate to the fixture's calls, a fixture's error comes back with its
 status in the protocol's shape, and a strict miss says why.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import ollama
 import openai
 import pytest
 from langchain_core.messages import AIMessageChunk
@@ -261,6 +263,119 @@ def test_anthropic_strict_miss(server: LiveServer, context: str, stream: bool) -
     assert "skipped only because of their sequenceIndex" in str(raised.value)
 
 
+# --- OpenAI Responses -----------------------------------------------------------
+
+RESPONSES_TOOLS: Any = [
+    {"type": "function", "name": name, "parameters": {"type": "object"}}
+    for name in ("search_flights", "get_weather")
+]
+
+
+def responses_reply(
+    client: openai.OpenAI, text: str, stream: bool, **kw: Any
+) -> tuple[str, list[tuple[str, dict[str, Any]]], list[str]]:
+    args: Any = {"model": "gpt-4o", "input": text, **kw}
+    if stream:
+        with client.responses.stream(**args) as events:
+            response = events.get_final_response()
+    else:
+        response = client.responses.create(**args)
+    calls = [item for item in response.output if item.type == "function_call"]
+    return (
+        response.output_text,
+        [(c.name, json.loads(c.arguments)) for c in calls],
+        [c.call_id for c in calls],
+    )
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_responses_text_and_tool_calls(
+    server: LiveServer, context: str, stream: bool
+) -> None:
+    client = openai_client(server, context)
+    assert responses_reply(client, "hello", stream)[0] == "Hello from a fixture!"
+    _, calls, ids = responses_reply(
+        client, "find flights", stream, tools=RESPONSES_TOOLS
+    )
+    assert calls == CALLS
+    assert ids[0] == "call_search"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_responses_fixture_error(
+    server: LiveServer, context: str, stream: bool
+) -> None:
+    client = openai_client(server, context)
+    with pytest.raises(openai.RateLimitError) as raised:
+        responses_reply(client, "busy?", stream)
+    assert raised.value.status_code == 429
+    assert raised.value.code == "rate_limit_exceeded"
+    assert "Rate limit exceeded" in str(raised.value)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_responses_strict_miss(server: LiveServer, context: str, stream: bool) -> None:
+    client = openai_client(server, context, strict=True)
+    assert responses_reply(client, "go", stream)[0] == "went"
+    with pytest.raises(openai.InternalServerError) as raised:
+        responses_reply(client, "go", stream)
+    assert raised.value.status_code == 503
+    assert "skipped only because of their sequenceIndex" in str(raised.value)
+
+
+# --- Ollama ---------------------------------------------------------------------
+
+
+def ollama_client(server: LiveServer, context: str, **kw: Any) -> ollama.Client:
+    return ollama.Client(host=server.url, headers=headers(context, **kw))
+
+
+def ollama_reply(
+    client: ollama.Client, text: str, stream: bool, **kw: Any
+) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    messages = [{"role": "user", "content": text}]
+    if stream:
+        parts = list(client.chat(model="echo", messages=messages, stream=True, **kw))
+    else:
+        parts = [client.chat(model="echo", messages=messages, stream=False, **kw)]
+    content = "".join(part.message.content or "" for part in parts)
+    calls = [
+        (call.function.name, dict(call.function.arguments))
+        for part in parts
+        for call in part.message.tool_calls or []
+    ]
+    return content, calls
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_ollama_text_and_tool_calls(
+    server: LiveServer, context: str, stream: bool
+) -> None:
+    client = ollama_client(server, context)
+    assert ollama_reply(client, "hello", stream)[0] == "Hello from a fixture!"
+    _, calls = ollama_reply(client, "find flights", stream, tools=TOOLS)
+    assert calls == CALLS
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_ollama_fixture_error(server: LiveServer, context: str, stream: bool) -> None:
+    client = ollama_client(server, context)
+    with pytest.raises(ollama.ResponseError) as raised:
+        ollama_reply(client, "busy?", stream)
+    assert raised.value.status_code == 429
+    assert "Rate limit exceeded" in str(raised.value)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_ollama_strict_miss(server: LiveServer, context: str, stream: bool) -> None:
+    client = ollama_client(server, context, strict=True)
+    assert ollama_reply(client, "go", stream)[0] == "went"
+    with pytest.raises(ollama.ResponseError) as raised:
+        ollama_reply(client, "go", stream)
+    assert raised.value.status_code == 503
+    assert "skipped only because of their sequenceIndex" in str(raised.value)
+
+
 # --- LangServe (RemoteRunnable) ---------------------------------------------
 
 
@@ -342,6 +457,16 @@ def test_bad_strict_header_is_refused_in_each_shape(server: LiveServer) -> None:
     )
     assert langserve.status_code == 422
     assert "X-Echo-Strict" in langserve.text
+    responses = httpx.post(
+        server.url + "/v1/responses", json={"model": "m", "input": "hi"}, headers=bad
+    )
+    assert responses.status_code == 400
+    assert responses.json()["error"]["param"] == "X-Echo-Strict"
+    ollama_reply_ = httpx.post(
+        server.url + "/api/chat", json={**body, "stream": False}, headers=bad
+    )
+    assert ollama_reply_.status_code == 400
+    assert "X-Echo-Strict" in ollama_reply_.json()["error"]
 
 
 def test_a_bad_fixture_file_stops_the_server(tmp_path: Path) -> None:

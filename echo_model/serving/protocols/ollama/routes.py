@@ -31,6 +31,7 @@ from echo_model.engine import DEFAULT_ENGINE
 from echo_model.serving.core.fault_middleware import (
     decide_fault,
 )
+from echo_model.serving.core.fixtures import fixture_call
 from echo_model.serving.core.generation import (
     Generation,
     GenerationRequest,
@@ -219,7 +220,9 @@ class OllamaRoutes:
             if not model:
                 raise InvalidRequest(MODEL_REQUIRED, "model")
             converted: list[BaseMessage] = messages()
-            generation_request = self._generation_request(body, model, converted)
+            generation_request = self._generation_request(
+                body, model, converted, request
+            )
             # Checked: now the request's fault is decided, before any work.
             await decide_fault(request, generation_request.options.get("fault"))
             if not converted:
@@ -269,7 +272,9 @@ class OllamaRoutes:
         body: ol.ChatRequest | ol.GenerateRequest,
         model: str,
         messages: list[BaseMessage],
+        request: Request,
     ) -> GenerationRequest:
+        scripted = fixture_call(request.headers)
         if len(messages) > self.limits.max_messages:
             msg = f"'messages' holds at most {self.limits.max_messages} messages here"
             raise InvalidRequest(msg, "messages")
@@ -300,6 +305,8 @@ class OllamaRoutes:
             tools=[tool.model_dump(exclude_none=True) for tool in tools or ()],
             response_format=_response_format(body.format),
             options=echo,
+            context=scripted.context,
+            strict=scripted.strict,
         )
 
     # --- Embeddings -------------------------------------------------------------

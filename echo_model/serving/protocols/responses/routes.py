@@ -16,6 +16,7 @@ from starlette.responses import Response
 from echo_model.serving.core.fault_middleware import (
     decide_fault,
 )
+from echo_model.serving.core.fixtures import fixture_call
 from echo_model.serving.core.generation import (
     GenerationRequest,
     ModelBackend,
@@ -116,7 +117,7 @@ class ResponsesRoutes:
         failed = self.metrics.count_request(PROTOCOL)
 
         async def work() -> Response:
-            generation_request = self.generation_request(body)
+            generation_request = self.generation_request(body, request)
             # Checked: now the request's fault is decided, before any work.
             await decide_fault(request, generation_request.options.get("fault"))
             head = ReplyHead(reported(body))
@@ -129,8 +130,15 @@ class ResponsesRoutes:
 
         return await self.replies.answer(work, failed)
 
-    def generation_request(self, body: rs.CreateResponseRequest) -> GenerationRequest:
-        """Return what ``body`` asks of the model, or refuse it (``InvalidRequest``)."""
+    def generation_request(
+        self, body: rs.CreateResponseRequest, request: Request
+    ) -> GenerationRequest:
+        """Return what ``body`` asks of the model, or refuse it (``InvalidRequest``).
+
+        The request's headers choose its fixture context and strictness
+        (``X-Echo-Context``, ``X-Echo-Strict``).
+        """
+        scripted = fixture_call(request.headers)
         if body.previous_response_id is not None:
             # Nothing is stored here: OpenAI's answer for an id it does not hold.
             msg = (
@@ -172,6 +180,8 @@ class ResponsesRoutes:
             response_format=response_format,
             options=self.options.check(body.echo, "echo"),
             parallel_tool_calls=body.parallel_tool_calls is not False,
+            context=scripted.context,
+            strict=scripted.strict,
         )
 
 
