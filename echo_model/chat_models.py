@@ -63,7 +63,7 @@ DEFAULT_MODEL_NAME = "echo"
 _INPUT_SCHEMAS: dict[tuple[type, str], type[BaseModel]] = {}
 
 
-__all__ = ["DEFAULT_MODEL_NAME", "EchoChatModel", "EchoFaultError"]
+__all__ = ["DEFAULT_MODEL_NAME", "EchoChatModel", "EchoFaultError", "EchoReply"]
 
 
 class EchoChatModel(BaseChatModel):
@@ -528,15 +528,7 @@ class EchoChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        plan = self._plan(messages, stop, kwargs)
-        model_name = self._model_name(kwargs)
-        with self._engine().run_sync(
-            self._schedule(plan), model_name=model_name, prompt_tokens=plan.prompt
-        ) as sequence:
-            self._fail_if_due(plan, 0, done=True)
-            sequence.sleep_until_done(plan.chunk_count)
-            sequence.finished_reason = plan.echo.finish_reason
-        return self._result(plan, model_name)
+        return self._result(self.reply(messages, stop, **kwargs))
 
     async def _agenerate(
         self,
@@ -545,6 +537,43 @@ class EchoChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        return self._result(await self.areply(messages, stop, **kwargs))
+
+    # --- The whole reply as plain data ----------------------------------------------
+
+    def reply(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any
+    ) -> EchoReply:
+        """Return the whole reply to ``messages``, as ``invoke`` would, as plain data.
+
+        What ``_generate`` wraps in an ``AIMessage``: the same rules, delays
+        and faults, without LangChain's run machinery or message objects, for
+        a caller that needs only the reply (a server writing a wire format).
+        Takes the keyword arguments ``invoke`` takes.
+
+        Raises:
+            EchoFaultError: The call fails on purpose (see "Fault injection").
+        """
+        plan = self._plan(messages, stop, kwargs)
+        model_name = self._model_name(kwargs)
+        with self._engine().run_sync(
+            self._schedule(plan), model_name=model_name, prompt_tokens=plan.prompt
+        ) as sequence:
+            self._fail_if_due(plan, 0, done=True)
+            sequence.sleep_until_done(plan.chunk_count)
+            sequence.finished_reason = plan.echo.finish_reason
+        return plan.reply(model_name)
+
+    async def areply(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any
+    ) -> EchoReply:
+        """Return the whole reply to ``messages``, as ``ainvoke`` would, as plain data.
+
+        The async ``reply``: what ``_agenerate`` wraps in an ``AIMessage``.
+
+        Raises:
+            EchoFaultError: The call fails on purpose (see "Fault injection").
+        """
         plan = self._plan(messages, stop, kwargs)
         model_name = self._model_name(kwargs)
         async with self._engine().run(
@@ -553,7 +582,7 @@ class EchoChatModel(BaseChatModel):
             self._fail_if_due(plan, 0, done=True)
             await sequence.wait_done(plan.chunk_count)
             sequence.finished_reason = plan.echo.finish_reason
-        return self._result(plan, model_name)
+        return plan.reply(model_name)
 
     def _stream(
         self,
@@ -788,18 +817,18 @@ class EchoChatModel(BaseChatModel):
             )
 
     @staticmethod
-    def _metadata(plan: _Plan, model_name: str) -> dict[str, Any]:
+    def _metadata(reply: EchoReply) -> dict[str, Any]:
         metadata: dict[str, Any] = {
-            "model_name": model_name,
-            "finish_reason": plan.echo.finish_reason,
-            "stop_sequence": plan.echo.stop_sequence,
+            "model_name": reply.model_name,
+            "finish_reason": reply.echo.finish_reason,
+            "stop_sequence": reply.echo.stop_sequence,
         }
         # Why calls are invalid, by id: a stream's aggregate cannot carry it
         # in invalid_tool_calls (LangChain rebuilds those from the chunks).
-        if errors := {c.id: c.error for c in plan.tool_calls if c.error}:
+        if errors := {c.id: c.error for c in reply.tool_calls if c.error}:
             metadata["tool_call_errors"] = errors
-        if plan.fixture is not None:
-            metadata["fixture"] = plan.fixture.label
+        if reply.fixture is not None:
+            metadata["fixture"] = reply.fixture
         return metadata
 
     @staticmethod
@@ -810,18 +839,18 @@ class EchoChatModel(BaseChatModel):
             total_tokens=reply.input_tokens + reply.output_tokens,
         )
 
-    def _result(self, plan: _Plan, model_name: str) -> ChatResult:
-        valid = [c for c in plan.tool_calls if c.error is None]
-        invalid = [c for c in plan.tool_calls if c.error is not None]
+    def _result(self, reply: EchoReply) -> ChatResult:
+        valid = [c for c in reply.tool_calls if c.error is None]
+        invalid = [c for c in reply.tool_calls if c.error is not None]
         message = AIMessage(
-            content=plan.echo.text,
+            content=reply.echo.text,
             tool_calls=[tool_call(name=c.name, args=c.args, id=c.id) for c in valid],
             invalid_tool_calls=[
                 invalid_tool_call(name=c.name, args=c.raw_args, id=c.id, error=c.error)
                 for c in invalid
             ],
-            response_metadata=self._metadata(plan, model_name),
-            usage_metadata=self._usage(plan.echo),
+            response_metadata=self._metadata(reply),
+            usage_metadata=self._usage(reply.echo),
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -830,7 +859,7 @@ class EchoChatModel(BaseChatModel):
             message=AIMessageChunk(
                 content="",
                 chunk_position="last",
-                response_metadata=self._metadata(plan, model_name),
+                response_metadata=self._metadata(plan.reply(model_name)),
                 usage_metadata=self._usage(plan.echo),
             )
         )
@@ -842,6 +871,26 @@ class EchoChatModel(BaseChatModel):
 _hook: Any
 for _hook in (EchoChatModel._generate, EchoChatModel._agenerate):
     _hook.__signature__ = inspect.signature(_hook)
+
+
+@dataclass(frozen=True, slots=True)
+class EchoReply:
+    """One whole reply as plain data: what the model wraps in an ``AIMessage``.
+
+    Attributes:
+        echo: The reply text, how it ended (finish reason, stop sequence) and
+            its token counts.
+        tool_calls: The tool calls, valid ones (``error is None``) and invalid
+            ones, in the model's order.
+        model_name: The model name reported.
+        fixture: The label of the fixture that answered (``file#index``), if
+            one did.
+    """
+
+    echo: Echo
+    tool_calls: list[PlannedCall]
+    model_name: str
+    fixture: str | None = None
 
 
 @dataclass(frozen=True)
@@ -860,6 +909,11 @@ class _Plan:
     def prompt(self) -> int:
         """Input tokens: each costs ``prefill_per_token``."""
         return self.echo.input_tokens
+
+    def reply(self, model_name: str) -> EchoReply:
+        """The reply this plan makes, reported under ``model_name``."""
+        fixture = self.fixture.label if self.fixture is not None else None
+        return EchoReply(self.echo, self.tool_calls, model_name, fixture)
 
     @property
     def chunk_size(self) -> int:

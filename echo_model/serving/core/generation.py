@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import BaseMessage
 
 from echo_model.chat_models import EchoChatModel
 from echo_model.echo import input_tokens, tool_call_echo
@@ -31,7 +31,6 @@ from echo_model.options import REQUEST_OPTIONS
 from echo_model.serving.core.journal import (
     Exchange,
     current_exchange,
-    message_reply,
 )
 from echo_model.serving.core.options import InvalidRequest
 from echo_model.tools import PlannedCall
@@ -252,35 +251,46 @@ class ModelBackend:
         return input_tokens(request.messages)
 
     async def generate(self, request: GenerationRequest) -> Generation:
-        """Return the whole reply; raises the model's ``EchoFaultError`` if injected."""
+        """Return the whole reply; raises the model's ``EchoFaultError`` if injected.
+
+        The model's plain reply (``EchoChatModel.areply``): the ``AIMessage``
+        its ``_agenerate`` wraps around it would only be taken apart here.
+        """
         model, stop, kwargs = self._call(request)
         exchange = current_exchange()
         try:
-            result = await model._agenerate(request.messages, stop, **kwargs)
+            reply = await model.areply(request.messages, stop, **kwargs)
         except EchoFaultError as error:
             if exchange is not None:
                 exchange.fail(error)
             raise
-        message = result.generations[0].message
-        assert isinstance(message, AIMessage)  # noqa: S101 - the model's contract
+        # Valid calls first, the order an AIMessage keeps them in.
+        valid = [c for c in reply.tool_calls if c.error is None]
+        invalid = [c for c in reply.tool_calls if c.error is not None]
         if exchange is not None:
-            text, calls_made, exchange.fixture = message_reply(message)
-            exchange.reply(text, calls_made)
-        calls = [
-            (c["id"] or "", c["name"], _json(c["args"]), None)
-            for c in message.tool_calls
-        ] + [
-            (c["id"] or "", c["name"] or "", c["args"] or "", c["error"])
-            for c in message.invalid_tool_calls
-        ]
+            exchange.reply(
+                reply.echo.text,
+                [{"id": c.id, "name": c.name, "arguments": c.args} for c in valid],
+            )
+            exchange.fixture = reply.fixture
         tool_calls = [
-            ToolCall(index, call_id, name, arguments, error)
-            for index, (call_id, name, arguments, error) in enumerate(calls)
+            ToolCall(index, c.id, c.name, _json(c.args))
+            for index, c in enumerate(valid)
+        ] + [
+            ToolCall(len(valid) + index, c.id, c.name, c.raw_args, c.error)
+            for index, c in enumerate(invalid)
         ]
-        finish = _finish(message.response_metadata, message.usage_metadata)
+        echo = reply.echo
+        finish = Finish(
+            model=reply.model_name,
+            finish_reason=echo.finish_reason,
+            stop_sequence=echo.stop_sequence,
+            input_tokens=echo.input_tokens,
+            output_tokens=echo.output_tokens,
+        )
         if not request.parallel_tool_calls and len(tool_calls) > 1:
             tool_calls, finish = _first_call_only(request, tool_calls, finish)
-        return Generation(text=message.text, tool_calls=tool_calls, finish=finish)
+        return Generation(text=echo.text, tool_calls=tool_calls, finish=finish)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
         """Yield the reply as it streams: text pieces, tool calls, the finish.
