@@ -632,8 +632,9 @@ class EchoChatModel(BaseChatModel):
                 self._fail_if_due(plan, sent)
                 if cut is not None and sent >= cut.after:
                     raise await cut.error_after(sequence)
-                # Waits for the chunk's step; an overdue chunk still lets the
-                # event loop run once, so no stream holds up the others.
+                # Waits for the chunk's step; overdue chunks go at once, and
+                # the engine lets the event loop run every few (``max_burst``),
+                # so no stream holds up the others.
                 await sequence.next_token()
                 yield chunk
             self._fail_if_due(plan, plan.chunk_count, done=True)

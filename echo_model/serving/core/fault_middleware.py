@@ -54,7 +54,7 @@ from echo_model.serving.core.fault_spec import (
     FaultPlanner,
     FaultSpecError,
 )
-from echo_model.serving.core.http import STREAM_MEDIA_TYPES
+from echo_model.serving.core.http import STREAM_MEDIA_TYPES, frames_of
 from echo_model.serving.core.metrics import ServingMetrics
 from echo_model.serving.core.protocol import WireProtocol, protocol_for
 
@@ -364,16 +364,34 @@ class _FaultySend:
             if not message.get("more_body", False):  # the reply is complete
                 await self._fire_whole_reply()
             return
-        frame = bytes(message.get("body", b""))
-        is_chunk = self.protocol.is_chunk(frame)
-        due = self.chunks >= self.fault.after and (
-            is_chunk or self.protocol.is_end(frame)
-        )
-        if due or (not message.get("more_body", False) and not frame):
-            await self._fire_in_stream()  # returns only for a stall
+        await self._stream_body(message)
+
+    async def _stream_body(self, message: Message) -> None:
+        """Count a streamed body's chunks, frame by frame; fire when due.
+
+        One body may carry several frames (``FrameBatch``: a stream's frames
+        ready together): the fault fires at the frame it is due at, after the
+        frames before it went out in a body of their own, so the client gets
+        exactly ``after`` chunks before it, however the frames were batched.
+        """
+        body = message.get("body", b"")
+        frames = frames_of(body)
+        protocol, after = self.protocol, self.fault.after
+        for index, frame in enumerate(frames):
+            is_chunk = protocol.is_chunk(frame)
+            if self.chunks >= after and (is_chunk or protocol.is_end(frame)):
+                if index:
+                    await self._send(_body(b"".join(frames[:index]), more=True))
+                await self._fire_in_stream()  # returns only for a stall
+                self.passthrough = True
+                rest = b"".join(frames[index:]) if index else body
+                await self._send({**message, "body": rest})
+                return
+            if is_chunk:
+                self.chunks += 1
+        if not body and not message.get("more_body", False):
+            await self._fire_in_stream()  # the stream ended before ``after``
             self.passthrough = True
-        elif is_chunk:
-            self.chunks += 1
         await self._send(message)
 
     async def _whole_reply_start(self, start: Message) -> None:
@@ -521,6 +539,10 @@ async def _reply(
     ]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": content})
+
+
+def _body(body: bytes, *, more: bool) -> Message:
+    return {"type": "http.response.body", "body": body, "more_body": more}
 
 
 def _fault_message(fault: Fault) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
 import orjson
@@ -33,13 +33,44 @@ def json_response(
     )
 
 
+class FrameBatch(bytes):
+    """Frames sent in one piece: their bytes joined, and the frames apart.
+
+    The stream loop (``core.stream.frames``) writes every frame ready at once
+    in one send: the body of that ``http.response.body`` message is a
+    ``FrameBatch``, whose ``frames`` let the middlewares that act on frames
+    (an injected fault after ``k`` chunks, the journal's first token) see
+    each one, whatever the protocol's framing (``frames_of``). A middleware
+    that replaces a body replaces the batch, so no stale frames survive it.
+    """
+
+    frames: Sequence[bytes]
+
+    @classmethod
+    def of(cls, frames: Sequence[bytes]) -> FrameBatch:
+        """Return ``frames`` joined, keeping them apart in ``frames``."""
+        batch = cls(b"".join(frames))
+        batch.frames = frames
+        return batch
+
+
+def frames_of(body: bytes) -> Sequence[bytes]:
+    """Return the frames of a stream's body: a ``FrameBatch``'s, else one frame."""
+    return body.frames if isinstance(body, FrameBatch) else (bytes(body),)
+
+
 def event_stream(
     frames: AsyncIterator[bytes], media_type: str = EVENT_STREAM
 ) -> StreamingResponse:
     """Return the streamed reply that sends ``frames`` as they come.
 
+    Each item is one ``http.response.body`` message: a frame, or a
+    ``FrameBatch`` of frames ready together (Starlette sends the item as the
+    message's body, unchanged).
+
     Args:
-        frames: The frames, each already in the stream's format.
+        frames: The frames, each already in the stream's format, or batches
+            of them.
         media_type: ``text/event-stream`` (Server-Sent Events, the default) or
             ``application/x-ndjson`` (one JSON object a line, Ollama's).
     """

@@ -44,6 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from echo_model.faults import EchoFaultError, FixtureErrorReply, FixtureMissError
 from echo_model.serving.core.fixtures import CONTEXT_HEADER
+from echo_model.serving.core.http import frames_of
 from echo_model.serving.core.middleware import request_id
 from echo_model.serving.core.protocol import WireProtocol, protocol_for
 from echo_model.serving.core.store import RuntimeStore
@@ -187,7 +188,9 @@ class Exchanges:
             elif message["type"] == "http.response.body":
                 frame = message.get("body", b"")
                 if streaming:
-                    if first_token is None and protocol.is_chunk(frame):
+                    if first_token is None and any(
+                        map(protocol.is_chunk, frames_of(frame))
+                    ):
                         first_token = time.perf_counter() - start
                     if is_scripted(exchange.error) and protocol.is_generic_error(frame):
                         error = exchange.error
