@@ -558,6 +558,8 @@ class Sequence:
         # A reply with no delay has every token due at once: no due time to
         # work out, no step to wait for.
         engine = self.engine
+        if len(self.token_times) == 1 and not self.schedule.is_instant:
+            self._first_went_out(engine.clock.time())
         turn = None if self.schedule.is_instant else engine.wait_until(self.due())
         if turn is not None:
             self._burst = 1
@@ -575,6 +577,21 @@ class Sequence:
         if len(self.token_times) == 1 and not self.schedule.is_instant:
             self._decode_from(now)
         self.engine._notify_tokens(self.model_name, 1)
+
+    def _first_went_out(self, now: float) -> None:
+        """Decode from when the first token went out: ``now``, its reader's next ask.
+
+        A reader asks for the second token once it has sent the first, so
+        that is when the first reached the wire. A reader held up between
+        taking the first token and sending it (an event loop busy starting
+        many streams) would otherwise find the second already due and send
+        both at once, a time to second token of 0. The hold-up counts in the
+        first token's time, the TTFT a client sees; the gaps stay the ones
+        asked.
+        """
+        if now > self.token_times[0]:
+            self.token_times[0] = now
+            self._decode_from(now)
 
     def _decode_from(self, first: float) -> None:
         """Count the later tokens' due times from the first token's ``first``."""
@@ -600,6 +617,8 @@ class Sequence:
     def sleep_until_next(self) -> None:
         """Block until the next token is due (synchronous callers)."""
         clock = self.engine.clock
+        if len(self.token_times) == 1 and not self.schedule.is_instant:
+            self._first_went_out(clock.time())
         clock.sleep(self.due() - clock.time())
         self._hand_out(clock.time())
 

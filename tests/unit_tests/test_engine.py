@@ -332,6 +332,35 @@ async def test_a_late_first_token_shifts_the_rest_of_the_reply() -> None:
     assert gaps == [pytest.approx([0.1, 0.1])] * 2
 
 
+async def test_decoding_follows_when_the_first_token_went_out() -> None:
+    # The reader takes the first token on time but sends it 30 ms later (a
+    # busy event loop): the second is due an ITL after it went out, not at
+    # once, and the TTFT shows the hold-up.
+    engine, clock, recorder = make_engine()
+    model = LatencyModel.from_delays(0.05, 0.01)
+    token = REQUEST_ARRIVAL.set(100.0)
+    try:
+
+        async def held_up_reader() -> Sequence:
+            async with engine.run(model.schedule(), model_name="echo") as sequence:
+                await sequence.next_token()
+                await clock.advance(0.03)  # sending the first token
+                for _ in range(2):
+                    await sequence.next_token()
+            return sequence
+
+        task = asyncio.create_task(held_up_reader())
+    finally:
+        REQUEST_ARRIVAL.reset(token)
+    await clock.advance(0.05)
+    await clock.advance(1)
+    sequence = await task
+    assert sequence.token_times == pytest.approx([100.08, 100.09, 100.10], abs=1e-9)
+    [finished] = recorder.finished
+    assert finished.ttft == pytest.approx(0.08)
+    assert finished.inter_token_latencies() == pytest.approx([0.01, 0.01])
+
+
 async def sent_whole(engine: Engine, model: LatencyModel, tokens: int) -> Sequence:
     async with engine.run(model.schedule(), model_name="echo") as sequence:
         await sequence.wait_done(tokens)
