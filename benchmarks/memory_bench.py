@@ -168,11 +168,25 @@ def _settled_rss(server: Server) -> int:
     return server.rss_bytes()
 
 
-def measure(route: Route, idle_streams: int, long_streams: int) -> Memory:
-    """Start a one-worker server and measure ``route``'s memory figures."""
-    text = "x" * 1000
+def measure(
+    route: Route,
+    idle_streams: int,
+    long_streams: int,
+    chars: int = 1000,
+    hold: float = IDLE_HOLD_S,
+) -> Memory:
+    """Start a one-worker server and measure ``route``'s memory figures.
+
+    Args:
+        route: The route measured.
+        idle_streams: Streams held open, waiting for their first token.
+        long_streams: Paced long streams run at once.
+        chars: The long streams' length (1000 for the figures).
+        hold: Seconds the idle streams wait for their first token.
+    """
+    text = "x" * chars
     paced = {"token_delay": LONG_TOKEN_DELAY_S}
-    held = {"first_token_delay": IDLE_HOLD_S}
+    held = {"first_token_delay": hold}
     with serve([*ECHO, "--workers", "1"]) as server:
         url = server.url + route.path
         asyncio.run(_streams_peak(server, url, route.body(text, {}), 1, route.marks))

@@ -640,7 +640,7 @@ def test_rss_per_stream_arithmetic() -> None:
 def test_memory_bench_tiny_run() -> None:
     from benchmarks import memory_bench
 
-    memory = memory_bench.measure(memory_bench.ROUTES[0], 4, 2)
+    memory = memory_bench.measure(memory_bench.ROUTES[0], 4, 2, chars=100, hold=3.0)
     assert memory.idle_open == 4  # the server held every idle stream open
     assert memory.idle_rss > 0
     assert memory.long_streams_peak >= memory.idle_rss
