@@ -20,12 +20,11 @@ from echo_model.serving.core.fault_middleware import (
 from echo_model.serving.core.fixtures import fixture_call
 from echo_model.serving.core.generation import (
     GenerationRequest,
-    ModelBackend,
 )
 from echo_model.serving.core.http import json_response, validation_route
-from echo_model.serving.core.options import InvalidRequest, OptionChecks, check_stop
+from echo_model.serving.core.options import InvalidRequest, check_stop
 from echo_model.serving.core.protocol import ServingContext
-from echo_model.serving.core.replies import ModelReplies
+from echo_model.serving.core.replies import ModelRoutes
 from echo_model.serving.core.stream import stream_reply
 from echo_model.serving.protocols.anthropic import schemas as an
 from echo_model.serving.protocols.anthropic.errors import (
@@ -104,7 +103,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
 }
 
 
-class AnthropicRoutes:
+class AnthropicRoutes(ModelRoutes):
     """The ``/v1/messages`` routes: Anthropic requests to generation requests, and back.
 
     Args:
@@ -112,13 +111,8 @@ class AnthropicRoutes:
     """
 
     def __init__(self, context: ServingContext) -> None:
-        self.backend = ModelBackend(context.model)
-        self.options = OptionChecks(context.limits)
-        self.limits = context.limits
-        self.metrics = context.metrics
-        self.guards = list(context.guards)
-        self.replies = ModelReplies(
-            lambda error: error_response(error.message), fault_body
+        super().__init__(
+            context, lambda error: error_response(error.message), fault_body
         )
 
     def router(self) -> APIRouter:

@@ -35,12 +35,11 @@ from echo_model.serving.core.fixtures import fixture_call
 from echo_model.serving.core.generation import (
     Generation,
     GenerationRequest,
-    ModelBackend,
 )
 from echo_model.serving.core.http import NDJSON, json_response, validation_route
-from echo_model.serving.core.options import InvalidRequest, OptionChecks, check_stop
+from echo_model.serving.core.options import InvalidRequest, check_stop
 from echo_model.serving.core.protocol import ServingContext
-from echo_model.serving.core.replies import ModelReplies
+from echo_model.serving.core.replies import ModelRoutes
 from echo_model.serving.core.stream import stream_reply
 from echo_model.serving.protocols.ollama import schemas as ol
 from echo_model.serving.protocols.ollama.errors import (
@@ -114,7 +113,7 @@ def _stream_response(schema: str) -> dict[str, Any]:
     }
 
 
-class OllamaRoutes:
+class OllamaRoutes(ModelRoutes):
     """The ``/api`` routes: Ollama requests to generation requests, and replies back.
 
     Args:
@@ -122,13 +121,8 @@ class OllamaRoutes:
     """
 
     def __init__(self, context: ServingContext) -> None:
-        self.backend = ModelBackend(context.model)
-        self.options = OptionChecks(context.limits)
-        self.limits = context.limits
-        self.metrics = context.metrics
-        self.guards = list(context.guards)
-        self.replies = ModelReplies(
-            lambda error: error_response(error.message), fault_body
+        super().__init__(
+            context, lambda error: error_response(error.message), fault_body
         )
         self.clock = (context.model.engine or DEFAULT_ENGINE).clock
         self.modified_at = rfc3339(datetime.now(UTC))

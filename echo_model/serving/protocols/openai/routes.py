@@ -21,12 +21,11 @@ from echo_model.serving.core.fault_middleware import (
 from echo_model.serving.core.fixtures import fixture_call
 from echo_model.serving.core.generation import (
     GenerationRequest,
-    ModelBackend,
 )
 from echo_model.serving.core.http import json_response, validation_route
-from echo_model.serving.core.options import InvalidRequest, OptionChecks, check_stop
+from echo_model.serving.core.options import InvalidRequest, check_stop
 from echo_model.serving.core.protocol import ServingContext
-from echo_model.serving.core.replies import ModelReplies
+from echo_model.serving.core.replies import ModelRoutes
 from echo_model.serving.core.stream import stream_reply
 from echo_model.serving.protocols.openai import schemas as oa
 from echo_model.serving.protocols.openai.embeddings import EmbeddingsRoute
@@ -66,7 +65,7 @@ STREAM_RESPONSE = {
 }
 
 
-class OpenAIRoutes:
+class OpenAIRoutes(ModelRoutes):
     """The ``/v1`` routes: OpenAI requests to generation requests, and replies back.
 
     Args:
@@ -74,15 +73,12 @@ class OpenAIRoutes:
     """
 
     def __init__(self, context: ServingContext) -> None:
-        self.backend = ModelBackend(context.model)
-        self.options = OptionChecks(context.limits)
-        self.limits = context.limits
-        self.metrics = context.metrics
-        self.guards = list(context.guards)
-        self.created = int(time.time())
-        self.replies = ModelReplies(
-            lambda error: error_response(error.message, param=error.param), fault_body
+        super().__init__(
+            context,
+            lambda error: error_response(error.message, param=error.param),
+            fault_body,
         )
+        self.created = int(time.time())
 
     def router(self) -> APIRouter:
         """Return the ``/v1`` routes, answering bad bodies in OpenAI's shape."""

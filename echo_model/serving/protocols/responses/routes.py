@@ -19,12 +19,11 @@ from echo_model.serving.core.fault_middleware import (
 from echo_model.serving.core.fixtures import fixture_call
 from echo_model.serving.core.generation import (
     GenerationRequest,
-    ModelBackend,
 )
 from echo_model.serving.core.http import json_response, validation_route
-from echo_model.serving.core.options import InvalidRequest, OptionChecks
+from echo_model.serving.core.options import InvalidRequest
 from echo_model.serving.core.protocol import ServingContext
-from echo_model.serving.core.replies import ModelReplies
+from echo_model.serving.core.replies import ModelRoutes
 from echo_model.serving.core.stream import stream_reply
 from echo_model.serving.protocols.responses import schemas as rs
 from echo_model.serving.protocols.responses.errors import (
@@ -64,7 +63,7 @@ STREAM_RESPONSE = {
 }
 
 
-class ResponsesRoutes:
+class ResponsesRoutes(ModelRoutes):
     """``POST /v1/responses``: Responses requests to generation requests, and back.
 
     Args:
@@ -72,12 +71,8 @@ class ResponsesRoutes:
     """
 
     def __init__(self, context: ServingContext) -> None:
-        self.backend = ModelBackend(context.model)
-        self.options = OptionChecks(context.limits)
-        self.limits = context.limits
-        self.metrics = context.metrics
-        self.guards = list(context.guards)
-        self.replies = ModelReplies(
+        super().__init__(
+            context,
             lambda error: error_response(
                 error.message, param=error.param, code=error_code(error)
             ),
