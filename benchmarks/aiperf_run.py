@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.results import Check
 from tests.support.processes import serve
 
 #: The environment variable naming the ``aiperf`` executable (else: PATH).
@@ -248,16 +249,6 @@ def read_exports(artifacts: Path) -> AiperfResult:
     if server.exists():
         result.server = parse_server_metrics(json.loads(server.read_text()))
     return result
-
-
-@dataclass(frozen=True)
-class Check:
-    """One acceptance target of the issue, and whether this run met it."""
-
-    name: str
-    value: float
-    goal: str
-    met: bool
 
 
 def checks(result: AiperfResult, plan: Plan) -> list[Check]:

@@ -56,6 +56,7 @@ from benchmarks.load import (
     single_stream_rate,
     wrk_invoke,
 )
+from benchmarks.results import Check
 from echo_model.embeddings import embed_text
 from tests.support.processes import (
     Server,
@@ -597,16 +598,6 @@ def versus_aimock(rows: list[Row]) -> dict[str, tuple[float | None, float | None
             chunks = ours.stream_chunks_per_s / peer.stream_chunks_per_s
         ratios[route.label] = (rps, chunks)
     return ratios
-
-
-@dataclass(frozen=True)
-class Check:
-    """One of the issue's targets, and whether this run met it."""
-
-    name: str
-    value: float
-    goal: str
-    met: bool
 
 
 def checks(rows: list[Row]) -> list[Check]:

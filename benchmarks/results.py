@@ -195,3 +195,20 @@ def update_documents(figures: dict[str, Any]) -> list[str]:
         if updated != text:
             path.write_text(updated)
     return unknown
+
+
+@dataclass(frozen=True)
+class Check:
+    """One target of a benchmark, and whether this run met it.
+
+    Attributes:
+        name: What is compared.
+        value: This run's value.
+        goal: The target, as printed (``">= 1.5x"``).
+        met: Whether ``value`` meets it.
+    """
+
+    name: str
+    value: float
+    goal: str
+    met: bool

@@ -28,6 +28,7 @@ from benchmarks.load import (
     single_stream_rate,
     wrk_invoke,
 )
+from benchmarks.results import Check
 from tests.support.processes import serve
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -161,16 +162,6 @@ def measure(target: Target, seconds: float, streams: int) -> Measured:
     return measured
 
 
-@dataclass(frozen=True)
-class Check:
-    """One target of the issue, and whether this run met it."""
-
-    name: str
-    value: float
-    target: str
-    met: bool
-
-
 def checks(m: dict[str, Measured]) -> list[Check]:
     """Compare the run with the issue's targets (ratios from this one run)."""
     ours, bare, guide = m["echo-model"], m["bare"], m["guide"]
@@ -268,7 +259,7 @@ def print_report(m: dict[str, Measured], results: list[Check], streams: int) -> 
     print(f"{'target':<28}{'this run':>10}  {'goal':<10}")
     for check in results:
         mark = "met" if check.met else "NOT met"
-        print(f"{check.name:<28}{check.value:>10.2f}  {check.target:<10}{mark}")
+        print(f"{check.name:<28}{check.value:>10.2f}  {check.goal:<10}{mark}")
     if {"floor", "bare", "guide"} <= m.keys():
         floor = m["floor"].invoke.requests_per_second
         print(
