@@ -21,7 +21,8 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ValidationError
 
 from echo_model import EchoChatModel
-from echo_model.engine import Engine, FinishedRequest, ManualClock
+from echo_model.engine import Engine, ManualClock
+from tests.support.engine import Finished
 from tests.support.event_loop import NoThreadsExecutor
 
 
@@ -555,22 +556,6 @@ async def test_stop_sequence_can_be_excluded(
 
 
 # --- One latency rule for every path -----------------------------------------
-
-
-class Finished:
-    """An engine listener keeping the replies that finished."""
-
-    def __init__(self) -> None:
-        self.requests: list[FinishedRequest] = []
-
-    def on_state(self, running: int, waiting: int) -> None:
-        pass
-
-    def on_tokens(self, model_name: str, count: int) -> None:
-        pass
-
-    def on_finish(self, request: FinishedRequest) -> None:
-        self.requests.append(request)
 
 
 def clocked_engine() -> tuple[Engine, ManualClock, Finished]:

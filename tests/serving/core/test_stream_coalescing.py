@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from langchain_core.messages import HumanMessage
 
 from echo_model.chat_models import EchoChatModel, EchoFaultError
-from echo_model.engine import MAX_BURST, Engine, FinishedRequest, ManualClock
+from echo_model.engine import MAX_BURST, Engine, ManualClock
 from echo_model.serving.app import PROTOCOLS, create_app
 from echo_model.serving.core.fault_middleware import InjectedDisconnect
 from echo_model.serving.core.fault_spec import parse_fault
@@ -51,6 +51,7 @@ from echo_model.serving.protocols.responses import frames as responses_frames
 from echo_model.serving.protocols.responses.frames import ReplyHead, ResponseWriter
 from echo_model.serving.settings import Settings
 from tests.support.asgi import post
+from tests.support.engine import Finished
 
 Message = dict[str, Any]
 
@@ -88,22 +89,6 @@ def _fixed_wall_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         ollama_frames, "rfc3339", lambda moment=None: "2026-01-01T00:00:00Z"
     )
-
-
-class Finished:
-    """An engine listener keeping the replies it hears finish."""
-
-    def __init__(self) -> None:
-        self.requests: list[FinishedRequest] = []
-
-    def on_state(self, running: int, waiting: int) -> None:
-        pass
-
-    def on_tokens(self, model_name: str, count: int) -> None:
-        pass
-
-    def on_finish(self, request: FinishedRequest) -> None:
-        self.requests.append(request)
 
 
 def model_on(clock: ManualClock, **fields: Any) -> tuple[EchoChatModel, Engine]:
